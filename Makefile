@@ -1,0 +1,65 @@
+# The two commands of the README: `make book` and `make test`. Everything else they need
+# (a .venv with the pinned toolchain, Debian packages for the browser tests) is installed
+# on first use by the targets below.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SYSTEM_STAMP := $(VENV)/.system-deps
+# Debian packages the tests use: Chromium for the browser tests.
+# bubblewrap sandboxes graded student code; postgresql backs the optional shared gradebook.
+APT_PACKAGES := chromium bubblewrap postgresql
+PYTEST_ARGS ?=
+
+.PHONY: help setup system-deps book test exercises grade bench clean
+
+help:
+	@echo "make book   build the HTML book into _build/html (strict: warnings fail)"
+	@echo "make test   run the whole test suite"
+	@echo "make setup  only create .venv with the pinned toolchain"
+
+setup: $(STAMP)
+
+# torch is installed alone first: the pinned CPU wheel is on disk on these machines, while
+# resolving it together with the rest could pull the CUDA build from the registry.
+$(STAMP): pyproject.toml requirements.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
+	touch $@
+
+# Debian packages (needs root, as on CI and these machines); skipped when all are present.
+system-deps: $(SYSTEM_STAMP)
+$(SYSTEM_STAMP): Makefile | $(STAMP)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	touch $@
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --builder html -n -W --keep-going
+
+# pytest exits 5 when it collects no test; that is reported, not hidden as a failure.
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+# Regenerate exercises/ from solutions/ with nbgrader generate_assignment.
+exercises: $(STAMP)
+	$(BIN)/python scripts/make_exercises.py
+
+# Autograde everything in submitted/, write feedback, export grades, print a score table.
+grade: $(STAMP)
+	$(BIN)/python -m grader grade $(GRADE_ARGS)
+
+# Benchmark the NumPy, torch and fast paths against torch.nn.LSTM (prints ratios, writes JSON).
+bench: $(STAMP)
+	$(BIN)/python -m lstm_ref.bench $(BENCH_ARGS)
+
+clean:
+	rm -rf _build .pytest_cache

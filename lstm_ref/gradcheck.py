@@ -1,0 +1,79 @@
+"""Gradient checks shared by the pytest suite and the notebooks' tests.
+
+Three ways to trust a gradient: centred finite differences (here), torch autograd, and
+agreement with ``torch.nn.LSTM``. One ``rel_error`` and one table of tolerances serve all.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+#: Error targets, each stated once and used by the tests and the notebooks alike.
+TOLERANCES = {
+    "grad_rel_float64": 1e-7,  # centred differences vs analytic gradient, float64
+    "torch_abs_float64": 1e-10,  # outputs vs torch.nn.LSTM, float64, max abs error
+    "backends_abs_float64": 1e-12,  # NumPy vs torch implementation, float64
+    "answer_abs_float64": 1e-8,  # a learner's answer vs the reference, float64
+}
+
+
+def _as_numpy(a) -> np.ndarray:
+    if hasattr(a, "detach"):
+        return a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def rel_error(a, b) -> float:
+    """Largest elementwise relative error ``|a - b| / max(1e-8, |a| + |b|)``.
+
+    a, b : same-shape arrays or tensors -> float (0 for identical inputs)
+    """
+    a, b = _as_numpy(a), _as_numpy(b)
+    if a.shape != b.shape:
+        raise ValueError(f"rel_error needs equal shapes, got {a.shape} and {b.shape}")
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def max_abs_error(a, b) -> float:
+    """Largest elementwise ``|a - b|``; a, b : same-shape arrays or tensors."""
+    a, b = _as_numpy(a), _as_numpy(b)
+    if a.shape != b.shape:
+        raise ValueError(f"max_abs_error needs equal shapes, got {a.shape} and {b.shape}")
+    return float(np.max(np.abs(a - b))) if a.size else 0.0
+
+
+def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """Centred-difference gradient of the scalar ``f()`` with respect to ``x``.
+
+    ``x`` is perturbed in place, one entry at a time, and restored:
+    ``df/dx_k ≈ (f(x + h e_k) - f(x - h e_k)) / 2h``, error O(h²).
+
+    f : callable of no arguments that reads ``x`` -> float
+    x : float64 ndarray, any shape -> gradient of the same shape
+    """
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    for _ in it:
+        k = it.multi_index
+        old = x[k]
+        x[k] = old + h
+        f_plus = f()
+        x[k] = old - h
+        f_minus = f()
+        x[k] = old
+        grad[k] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+def numerical_gradient_array(
+    f: Callable[[], np.ndarray], x: np.ndarray, dout: np.ndarray, h: float = 1e-6
+) -> np.ndarray:
+    """Centred-difference gradient of ``sum(f() * dout)`` with respect to ``x``.
+
+    This is the vector-Jacobian product a backward function computes for upstream
+    gradient ``dout``, so it checks ``d<x>`` directly.
+    """
+    return numerical_gradient(lambda: float(np.sum(f() * dout)), x, h)

@@ -1,0 +1,324 @@
+"""The reference LSTM in NumPy: gates, cell, sequence forward pass and BPTT.
+
+Notation (the book's notation table): ``N`` batch, ``T`` time steps, ``D`` input features,
+``H`` hidden units. Sequences are time-major, ``x (T, N, D)``. Gates are stacked in
+PyTorch's order ``i, f, g, o``. Each function cites the label of the book equation it
+implements; ``torch_lstm`` has the same names, signatures and layout on tensors.
+
+Forward functions return ``(out, cache)``; backward functions take ``(dout, cache)`` and
+return gradients named ``d<arg>`` in the forward's argument order.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._checks import NUMPY, check_arrays, param_specs
+from .params import LSTMParams
+
+__all__ = [
+    "LSTMParams",
+    "sigmoid",
+    "forget_gate",
+    "input_gate",
+    "candidate",
+    "output_gate",
+    "cell_state",
+    "hidden_state",
+    "lstm_step",
+    "lstm_step_backward",
+    "lstm_forward",
+    "lstm_backward",
+]
+
+
+# --- the pieces of one cell, in the seed texts' per-gate form ------------------------------
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """σ(z) = 1 / (1 + e^(-z)) (eq:sigmoid), without overflow for any finite z.
+
+    ``e^(-|z|)`` never exceeds 1, so ``1 / (1 + e^(-z))`` for z ≥ 0 and
+    ``e^z / (1 + e^z)`` for z < 0 are both computed from it without overflow.
+
+    z : any-shape ndarray -> same shape, values in [0, 1]
+    """
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _gate_preactivation(x, h_prev, W, b, W_name: str, b_name: str) -> np.ndarray:
+    """``W · [h_prev, x] + b`` with the argument checks shared by the four gates."""
+    check_arrays(
+        NUMPY,
+        x=(x, ("N", "D")),
+        h_prev=(h_prev, ("N", "H")),
+        **{W_name: (W, ("H", "H+D")), b_name: (b, ("H",))},
+    )
+    hx = np.concatenate([h_prev, x], axis=1)  # (N, H + D): the seeds' [h_{t-1}, x_t]
+    return hx @ W.T + b  # (N, H)
+
+
+def forget_gate(x: np.ndarray, h_prev: np.ndarray, W_f: np.ndarray, b_f: np.ndarray) -> np.ndarray:
+    """Forget gate f_t = σ(W_f · [h_{t-1}, x_t] + b_f) (eq:forget-gate).
+
+    Parameters
+    ----------
+    x : (N, D) ndarray, input x_t
+    h_prev : (N, H) ndarray, previous hidden state h_{t-1}
+    W_f : (H, H + D) ndarray, columns ordered ``[h_{t-1}, x_t]``
+    b_f : (H,) ndarray
+
+    Returns
+    -------
+    f : (N, H) ndarray in (0, 1): how much of each entry of c_{t-1} to keep
+    """
+    return sigmoid(_gate_preactivation(x, h_prev, W_f, b_f, "W_f", "b_f"))
+
+
+def input_gate(x: np.ndarray, h_prev: np.ndarray, W_i: np.ndarray, b_i: np.ndarray) -> np.ndarray:
+    """Input gate i_t = σ(W_i · [h_{t-1}, x_t] + b_i) (eq:input-gate).
+
+    Shapes as in :func:`forget_gate`; returns i : (N, H) in (0, 1), how much of each
+    candidate value to write.
+    """
+    return sigmoid(_gate_preactivation(x, h_prev, W_i, b_i, "W_i", "b_i"))
+
+
+def candidate(x: np.ndarray, h_prev: np.ndarray, W_g: np.ndarray, b_g: np.ndarray) -> np.ndarray:
+    """Candidate values g_t = C̃_t = tanh(W_g · [h_{t-1}, x_t] + b_g) (eq:candidate).
+
+    Shapes as in :func:`forget_gate`; returns g : (N, H) in (-1, 1), the values that could
+    be written to the cell.
+    """
+    return np.tanh(_gate_preactivation(x, h_prev, W_g, b_g, "W_g", "b_g"))
+
+
+def output_gate(x: np.ndarray, h_prev: np.ndarray, W_o: np.ndarray, b_o: np.ndarray) -> np.ndarray:
+    """Output gate o_t = σ(W_o · [h_{t-1}, x_t] + b_o) (eq:output-gate).
+
+    Shapes as in :func:`forget_gate`; returns o : (N, H) in (0, 1), how much of each
+    entry of tanh(c_t) to expose as h_t.
+    """
+    return sigmoid(_gate_preactivation(x, h_prev, W_o, b_o, "W_o", "b_o"))
+
+
+def cell_state(f: np.ndarray, c_prev: np.ndarray, i: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Cell update c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t (eq:cell-state).
+
+    f, c_prev, i, g : (N, H) ndarrays -> c : (N, H) ndarray
+    """
+    check_arrays(NUMPY, f=(f, ("N", "H")), c_prev=(c_prev, ("N", "H")), i=(i, ("N", "H")), g=(g, ("N", "H")))
+    return f * c_prev + i * g
+
+
+def hidden_state(o: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Hidden state h_t = o_t ⊙ tanh(c_t) (eq:hidden-state).
+
+    o, c : (N, H) ndarrays -> h : (N, H) ndarray in (-1, 1)
+    """
+    check_arrays(NUMPY, o=(o, ("N", "H")), c=(c, ("N", "H")))
+    return o * np.tanh(c)
+
+
+# --- one time step, four gates fused into one matrix product -----------------------------
+class StepCache(NamedTuple):
+    """What :func:`lstm_step_backward` needs from the forward step."""
+
+    x: np.ndarray  # (N, D)
+    h_prev: np.ndarray  # (N, H)
+    c_prev: np.ndarray  # (N, H)
+    i: np.ndarray  # (N, H)
+    f: np.ndarray  # (N, H)
+    g: np.ndarray  # (N, H)
+    o: np.ndarray  # (N, H)
+    tanh_c: np.ndarray  # (N, H)
+    params: LSTMParams
+
+
+def _cell(a: np.ndarray, c_prev: np.ndarray):
+    """Gates, cell and hidden state from the fused pre-activation ``a (N, 4H)``."""
+    H = c_prev.shape[1]
+    i = sigmoid(a[:, :H])  # (eq:input-gate)
+    f = sigmoid(a[:, H : 2 * H])  # (eq:forget-gate)
+    g = np.tanh(a[:, 2 * H : 3 * H])  # (eq:candidate)
+    o = sigmoid(a[:, 3 * H :])  # (eq:output-gate)
+    c = f * c_prev + i * g  # (eq:cell-state)
+    tanh_c = np.tanh(c)
+    h = o * tanh_c  # (eq:hidden-state)
+    return i, f, g, o, c, tanh_c, h
+
+
+def _cell_backward(dh, dc, i, f, g, o, c_prev, tanh_c):
+    """Gradient of the fused pre-activation ``da (N, 4H)`` and ``dc_prev (N, H)``.
+
+    ``dh`` and ``dc`` are total derivatives of the loss with respect to h_t and c_t that
+    arrive from outside the step (the loss at t and the step t+1).
+    """
+    do = dh * tanh_c  # (eq:bptt-do)
+    dc = dc + dh * o * (1.0 - tanh_c**2)  # total dL/dc_t: both paths (eq:bptt-dc)
+    df, di, dg = dc * c_prev, dc * g, dc * i  # (eq:bptt-gates)
+    dc_prev = dc * f  # (eq:bptt-dc-prev)
+    da = np.concatenate(  # (N, 4H), order i, f, g, o (eq:bptt-preactivation)
+        [di * i * (1.0 - i), df * f * (1.0 - f), dg * (1.0 - g**2), do * o * (1.0 - o)], axis=1
+    )
+    return da, dc_prev
+
+
+def _check_step(x, h_prev, c_prev, params) -> dict[str, int]:
+    return check_arrays(
+        NUMPY,
+        **param_specs(params),
+        x=(x, ("N", "D")),
+        h_prev=(h_prev, ("N", "H")),
+        c_prev=(c_prev, ("N", "H")),
+    )
+
+
+def lstm_step(x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray, params: LSTMParams):
+    """One LSTM step: a_t = W_ih x_t + W_hh h_{t-1} + b, then the gates (eq:fused-preactivation).
+
+    Parameters
+    ----------
+    x : (N, D) ndarray
+    h_prev, c_prev : (N, H) ndarrays
+    params : LSTMParams with W_ih (4H, D), W_hh (4H, H), b (4H,)
+
+    Returns
+    -------
+    h, c : (N, H) ndarrays
+    cache : StepCache for :func:`lstm_step_backward`
+    """
+    _check_step(x, h_prev, c_prev, params)
+    a = x @ params.W_ih.T + h_prev @ params.W_hh.T + params.b  # (N, 4H)
+    i, f, g, o, c, tanh_c, h = _cell(a, c_prev)
+    return h, c, StepCache(x, h_prev, c_prev, i, f, g, o, tanh_c, params)
+
+
+def lstm_step_backward(dh: np.ndarray, dc: np.ndarray, cache: StepCache):
+    """Backward pass of :func:`lstm_step` (eq:bptt-dx, eq:bptt-dh-prev, eq:bptt-dW).
+
+    Parameters
+    ----------
+    dh, dc : (N, H) ndarrays, dL/dh_t and dL/dc_t from outside the step
+    cache : StepCache from :func:`lstm_step`
+
+    Returns
+    -------
+    dx : (N, D) ndarray
+    dh_prev, dc_prev : (N, H) ndarrays
+    grads : LSTMParams with dW_ih (4H, D), dW_hh (4H, H), db (4H,)
+    """
+    x, h_prev, c_prev, i, f, g, o, tanh_c, params = cache
+    check_arrays(NUMPY, dh=(dh, ("N", "H")), dc=(dc, ("N", "H")), h=(h_prev, ("N", "H")))
+    da, dc_prev = _cell_backward(dh, dc, i, f, g, o, c_prev, tanh_c)
+    dx = da @ params.W_ih  # (eq:bptt-dx)
+    dh_prev = da @ params.W_hh  # (eq:bptt-dh-prev)
+    grads = LSTMParams(da.T @ x, da.T @ h_prev, da.sum(axis=0))  # (eq:bptt-dW)
+    return dx, dh_prev, dc_prev, grads
+
+
+# --- a whole sequence and BPTT -----------------------------------------------------------------
+class SequenceCache(NamedTuple):
+    """What :func:`lstm_backward` needs from :func:`lstm_forward`."""
+
+    x: np.ndarray  # (T, N, D)
+    h0: np.ndarray  # (N, H)
+    c0: np.ndarray  # (N, H)
+    gates: np.ndarray  # (T, N, 4H): i, f, g, o after their nonlinearities
+    cs: np.ndarray  # (T, N, H): c_1 .. c_T
+    tanh_cs: np.ndarray  # (T, N, H)
+    hs: np.ndarray  # (T, N, H): h_1 .. h_T
+    params: LSTMParams
+
+
+def _initial_states(x, params, h0, c0):
+    """Zero initial states where none are given, then the shape checks of the sequence."""
+    T, N = x.shape[:2] if getattr(x, "ndim", 0) == 3 else (0, 0)
+    H = params.hidden_size
+    dtype = getattr(x, "dtype", None)  # a non-array x is reported by the checks below
+    h0 = np.zeros((N, H), dtype=dtype) if h0 is None else h0
+    c0 = np.zeros((N, H), dtype=dtype) if c0 is None else c0
+    check_arrays(
+        NUMPY, **param_specs(params), x=(x, ("T", "N", "D")), h0=(h0, ("N", "H")), c0=(c0, ("N", "H"))
+    )
+    return h0, c0
+
+
+def lstm_forward(x: np.ndarray, params: LSTMParams, h0: np.ndarray | None = None, c0: np.ndarray | None = None):
+    """Run the LSTM over a sequence (eq:fused-preactivation applied at t = 1..T).
+
+    The input projection ``W_ih x_t + b`` of every step is one matrix product before the
+    loop; only ``W_hh h_{t-1}`` has to wait for the previous step.
+
+    Parameters
+    ----------
+    x : (T, N, D) ndarray, time-major
+    params : LSTMParams
+    h0, c0 : (N, H) ndarrays, initial states (zeros when None)
+
+    Returns
+    -------
+    hs : (T, N, H) ndarray, h_1 .. h_T
+    (h_T, c_T) : (N, H) ndarrays, the final states
+    cache : SequenceCache for :func:`lstm_backward`
+    """
+    h0, c0 = _initial_states(x, params, h0, c0)
+    T, N, D = x.shape
+    H = params.hidden_size
+    ax = (x.reshape(T * N, D) @ params.W_ih.T + params.b).reshape(T, N, 4 * H)  # hoisted
+    gates = np.empty((T, N, 4 * H), dtype=x.dtype)
+    cs, tanh_cs, hs = (np.empty((T, N, H), dtype=x.dtype) for _ in range(3))
+    h, c = h0, c0
+    for t in range(T):
+        a = ax[t] + h @ params.W_hh.T  # (N, 4H)
+        i, f, g, o, c, tanh_c, h = _cell(a, c)
+        gates[t] = np.concatenate([i, f, g, o], axis=1)
+        cs[t], tanh_cs[t], hs[t] = c, tanh_c, h
+    return hs, (h, c), SequenceCache(x, h0, c0, gates, cs, tanh_cs, hs, params)
+
+
+def lstm_backward(
+    dhs: np.ndarray | None,
+    cache: SequenceCache,
+    dh_T: np.ndarray | None = None,
+    dc_T: np.ndarray | None = None,
+):
+    """Backpropagation through time over the whole sequence (eq:bptt-dh, eq:bptt-dW).
+
+    Parameters
+    ----------
+    dhs : (T, N, H) ndarray or None, dL/dh_t of the loss terms at every step (None: zero)
+    cache : SequenceCache from :func:`lstm_forward`
+    dh_T, dc_T : (N, H) ndarrays or None, gradients on the final states (None: zero)
+
+    Returns
+    -------
+    dx : (T, N, D) ndarray
+    dh0, dc0 : (N, H) ndarrays
+    grads : LSTMParams, each summed over all time steps
+    """
+    x, h0, c0, gates, cs, tanh_cs, hs, params = cache
+    T, N, D = x.shape
+    H = params.hidden_size
+    zeros = np.zeros((N, H), dtype=x.dtype)
+    dhs = np.zeros_like(hs) if dhs is None else dhs
+    dh_next = zeros if dh_T is None else dh_T
+    dc_next = zeros if dc_T is None else dc_T
+    check_arrays(
+        NUMPY, hs=(hs, ("T", "N", "H")), dhs=(dhs, ("T", "N", "H")),
+        dh_T=(dh_next, ("N", "H")), dc_T=(dc_next, ("N", "H")),
+    )
+    das = np.empty((T, N, 4 * H), dtype=x.dtype)
+    for t in reversed(range(T)):
+        dh = dhs[t] + dh_next  # total dL/dh_t: loss at t plus step t+1 (eq:bptt-dh)
+        i, f, g, o = np.split(gates[t], 4, axis=1)
+        c_prev = cs[t - 1] if t > 0 else c0
+        das[t], dc_next = _cell_backward(dh, dc_next, i, f, g, o, c_prev, tanh_cs[t])
+        dh_next = das[t] @ params.W_hh  # (eq:bptt-dh-prev)
+    h_prevs = np.concatenate([h0[None], hs[:-1]], axis=0)  # (T, N, H): h_0 .. h_{T-1}
+    da = das.reshape(T * N, 4 * H)
+    dx = (da @ params.W_ih).reshape(T, N, D)  # (eq:bptt-dx), all steps at once
+    grads = LSTMParams(  # summed over time (eq:bptt-dW)
+        da.T @ x.reshape(T * N, D), da.T @ h_prevs.reshape(T * N, H), da.sum(axis=0)
+    )
+    return dx, dh_next, dc_next, grads

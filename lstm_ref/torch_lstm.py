@@ -1,0 +1,419 @@
+"""The reference LSTM in PyTorch: the same names, signatures and layout as ``numpy_lstm``.
+
+Every function runs on the device its inputs are on (CPU or CUDA) and never moves data
+between devices; float32 and float64 both work. The functions are plain tensor code, so
+torch autograd can differentiate them too; the hand-written backward functions are what
+the book derives and what :class:`LSTMFunction` uses.
+
+``LSTM`` is an ``nn.Module`` that is a drop-in for a single-layer ``torch.nn.LSTM``.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ._checks import TORCH, check_arrays, param_specs
+from .params import LSTMParams
+
+__all__ = [
+    "LSTMParams",
+    "sigmoid",
+    "forget_gate",
+    "input_gate",
+    "candidate",
+    "output_gate",
+    "cell_state",
+    "hidden_state",
+    "lstm_step",
+    "lstm_step_backward",
+    "lstm_forward",
+    "lstm_backward",
+    "LSTMFunction",
+    "LSTM",
+]
+
+
+# --- the pieces of one cell, in the seed texts' per-gate form ------------------------------
+def sigmoid(z: Tensor) -> Tensor:
+    """σ(z) = 1 / (1 + e^(-z)) (eq:sigmoid), without overflow for any finite z.
+
+    The same two-branch formula as ``numpy_lstm.sigmoid``: ``e^(-|z|) ≤ 1`` never overflows.
+
+    z : any-shape tensor -> same shape, values in [0, 1]
+    """
+    e = torch.exp(-z.abs())
+    return torch.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _gate_preactivation(x, h_prev, W, b, W_name: str, b_name: str) -> Tensor:
+    """``W · [h_prev, x] + b`` with the argument checks shared by the four gates."""
+    check_arrays(
+        TORCH,
+        x=(x, ("N", "D")),
+        h_prev=(h_prev, ("N", "H")),
+        **{W_name: (W, ("H", "H+D")), b_name: (b, ("H",))},
+    )
+    hx = torch.cat([h_prev, x], dim=1)  # (N, H + D): the seeds' [h_{t-1}, x_t]
+    return hx @ W.T + b  # (N, H)
+
+
+def forget_gate(x: Tensor, h_prev: Tensor, W_f: Tensor, b_f: Tensor) -> Tensor:
+    """Forget gate f_t = σ(W_f · [h_{t-1}, x_t] + b_f) (eq:forget-gate).
+
+    Parameters
+    ----------
+    x : (N, D) tensor, input x_t
+    h_prev : (N, H) tensor, previous hidden state h_{t-1}
+    W_f : (H, H + D) tensor, columns ordered ``[h_{t-1}, x_t]``
+    b_f : (H,) tensor
+
+    Returns
+    -------
+    f : (N, H) tensor in (0, 1)
+    """
+    return sigmoid(_gate_preactivation(x, h_prev, W_f, b_f, "W_f", "b_f"))
+
+
+def input_gate(x: Tensor, h_prev: Tensor, W_i: Tensor, b_i: Tensor) -> Tensor:
+    """Input gate i_t = σ(W_i · [h_{t-1}, x_t] + b_i) (eq:input-gate).
+
+    Shapes as in :func:`forget_gate`; returns i : (N, H) in (0, 1).
+    """
+    return sigmoid(_gate_preactivation(x, h_prev, W_i, b_i, "W_i", "b_i"))
+
+
+def candidate(x: Tensor, h_prev: Tensor, W_g: Tensor, b_g: Tensor) -> Tensor:
+    """Candidate values g_t = C̃_t = tanh(W_g · [h_{t-1}, x_t] + b_g) (eq:candidate).
+
+    Shapes as in :func:`forget_gate`; returns g : (N, H) in (-1, 1).
+    """
+    return torch.tanh(_gate_preactivation(x, h_prev, W_g, b_g, "W_g", "b_g"))
+
+
+def output_gate(x: Tensor, h_prev: Tensor, W_o: Tensor, b_o: Tensor) -> Tensor:
+    """Output gate o_t = σ(W_o · [h_{t-1}, x_t] + b_o) (eq:output-gate).
+
+    Shapes as in :func:`forget_gate`; returns o : (N, H) in (0, 1).
+    """
+    return sigmoid(_gate_preactivation(x, h_prev, W_o, b_o, "W_o", "b_o"))
+
+
+def cell_state(f: Tensor, c_prev: Tensor, i: Tensor, g: Tensor) -> Tensor:
+    """Cell update c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t (eq:cell-state).
+
+    f, c_prev, i, g : (N, H) tensors -> c : (N, H) tensor
+    """
+    check_arrays(TORCH, f=(f, ("N", "H")), c_prev=(c_prev, ("N", "H")), i=(i, ("N", "H")), g=(g, ("N", "H")))
+    return f * c_prev + i * g
+
+
+def hidden_state(o: Tensor, c: Tensor) -> Tensor:
+    """Hidden state h_t = o_t ⊙ tanh(c_t) (eq:hidden-state).
+
+    o, c : (N, H) tensors -> h : (N, H) tensor in (-1, 1)
+    """
+    check_arrays(TORCH, o=(o, ("N", "H")), c=(c, ("N", "H")))
+    return o * torch.tanh(c)
+
+
+# --- one time step, four gates fused into one matrix product -----------------------------
+class StepCache(NamedTuple):
+    """What :func:`lstm_step_backward` needs from the forward step."""
+
+    x: Tensor  # (N, D)
+    h_prev: Tensor  # (N, H)
+    c_prev: Tensor  # (N, H)
+    i: Tensor  # (N, H)
+    f: Tensor  # (N, H)
+    g: Tensor  # (N, H)
+    o: Tensor  # (N, H)
+    tanh_c: Tensor  # (N, H)
+    params: LSTMParams
+
+
+def _cell(a: Tensor, c_prev: Tensor):
+    """Gates, cell and hidden state from the fused pre-activation ``a (N, 4H)``."""
+    H = c_prev.shape[1]
+    i = torch.sigmoid(a[:, :H])  # (eq:input-gate)
+    f = torch.sigmoid(a[:, H : 2 * H])  # (eq:forget-gate)
+    g = torch.tanh(a[:, 2 * H : 3 * H])  # (eq:candidate)
+    o = torch.sigmoid(a[:, 3 * H :])  # (eq:output-gate)
+    c = f * c_prev + i * g  # (eq:cell-state)
+    tanh_c = torch.tanh(c)
+    h = o * tanh_c  # (eq:hidden-state)
+    return i, f, g, o, c, tanh_c, h
+
+
+def _cell_backward(dh, dc, i, f, g, o, c_prev, tanh_c):
+    """Gradient of the fused pre-activation ``da (N, 4H)`` and ``dc_prev (N, H)``.
+
+    ``dh`` and ``dc`` are total derivatives of the loss with respect to h_t and c_t that
+    arrive from outside the step (the loss at t and the step t+1).
+    """
+    do = dh * tanh_c  # (eq:bptt-do)
+    dc = dc + dh * o * (1.0 - tanh_c**2)  # total dL/dc_t: both paths (eq:bptt-dc)
+    df, di, dg = dc * c_prev, dc * g, dc * i  # (eq:bptt-gates)
+    dc_prev = dc * f  # (eq:bptt-dc-prev)
+    da = torch.cat(  # (N, 4H), order i, f, g, o (eq:bptt-preactivation)
+        [di * i * (1.0 - i), df * f * (1.0 - f), dg * (1.0 - g**2), do * o * (1.0 - o)], dim=1
+    )
+    return da, dc_prev
+
+
+def _check_step(x, h_prev, c_prev, params) -> dict[str, int]:
+    return check_arrays(
+        TORCH,
+        **param_specs(params),
+        x=(x, ("N", "D")),
+        h_prev=(h_prev, ("N", "H")),
+        c_prev=(c_prev, ("N", "H")),
+    )
+
+
+def lstm_step(x: Tensor, h_prev: Tensor, c_prev: Tensor, params: LSTMParams):
+    """One LSTM step: a_t = W_ih x_t + W_hh h_{t-1} + b, then the gates (eq:fused-preactivation).
+
+    Parameters
+    ----------
+    x : (N, D) tensor
+    h_prev, c_prev : (N, H) tensors
+    params : LSTMParams of tensors, W_ih (4H, D), W_hh (4H, H), b (4H,)
+
+    Returns
+    -------
+    h, c : (N, H) tensors
+    cache : StepCache for :func:`lstm_step_backward`
+    """
+    _check_step(x, h_prev, c_prev, params)
+    a = x @ params.W_ih.T + h_prev @ params.W_hh.T + params.b  # (N, 4H)
+    i, f, g, o, c, tanh_c, h = _cell(a, c_prev)
+    return h, c, StepCache(x, h_prev, c_prev, i, f, g, o, tanh_c, params)
+
+
+def lstm_step_backward(dh: Tensor, dc: Tensor, cache: StepCache):
+    """Backward pass of :func:`lstm_step` (eq:bptt-dx, eq:bptt-dh-prev, eq:bptt-dW).
+
+    Parameters
+    ----------
+    dh, dc : (N, H) tensors, dL/dh_t and dL/dc_t from outside the step
+    cache : StepCache from :func:`lstm_step`
+
+    Returns
+    -------
+    dx : (N, D) tensor
+    dh_prev, dc_prev : (N, H) tensors
+    grads : LSTMParams with dW_ih (4H, D), dW_hh (4H, H), db (4H,)
+    """
+    x, h_prev, c_prev, i, f, g, o, tanh_c, params = cache
+    check_arrays(TORCH, dh=(dh, ("N", "H")), dc=(dc, ("N", "H")), h=(h_prev, ("N", "H")))
+    da, dc_prev = _cell_backward(dh, dc, i, f, g, o, c_prev, tanh_c)
+    dx = da @ params.W_ih  # (eq:bptt-dx)
+    dh_prev = da @ params.W_hh  # (eq:bptt-dh-prev)
+    grads = LSTMParams(da.T @ x, da.T @ h_prev, da.sum(dim=0))  # (eq:bptt-dW)
+    return dx, dh_prev, dc_prev, grads
+
+
+# --- a whole sequence and BPTT -----------------------------------------------------------------
+class SequenceCache(NamedTuple):
+    """What :func:`lstm_backward` needs from :func:`lstm_forward`."""
+
+    x: Tensor  # (T, N, D)
+    h0: Tensor  # (N, H)
+    c0: Tensor  # (N, H)
+    gates: Tensor  # (T, N, 4H): i, f, g, o after their nonlinearities
+    cs: Tensor  # (T, N, H): c_1 .. c_T
+    tanh_cs: Tensor  # (T, N, H)
+    hs: Tensor  # (T, N, H): h_1 .. h_T
+    params: LSTMParams
+
+
+def _initial_states(x, params, h0, c0):
+    """Zero initial states where none are given, then the shape checks of the sequence."""
+    N = x.shape[1] if isinstance(x, Tensor) and x.ndim == 3 else 0
+    H = params.hidden_size
+    like = x if isinstance(x, Tensor) else params.W_hh
+    h0 = like.new_zeros((N, H)) if h0 is None else h0
+    c0 = like.new_zeros((N, H)) if c0 is None else c0
+    check_arrays(
+        TORCH, **param_specs(params), x=(x, ("T", "N", "D")), h0=(h0, ("N", "H")), c0=(c0, ("N", "H"))
+    )
+    return h0, c0
+
+
+def lstm_forward(x: Tensor, params: LSTMParams, h0: Tensor | None = None, c0: Tensor | None = None):
+    """Run the LSTM over a sequence (eq:fused-preactivation applied at t = 1..T).
+
+    The input projection ``W_ih x_t + b`` of every step is one matrix product before the
+    loop; only ``W_hh h_{t-1}`` has to wait for the previous step.
+
+    Parameters
+    ----------
+    x : (T, N, D) tensor, time-major
+    params : LSTMParams of tensors
+    h0, c0 : (N, H) tensors, initial states (zeros when None)
+
+    Returns
+    -------
+    hs : (T, N, H) tensor, h_1 .. h_T
+    (h_T, c_T) : (N, H) tensors, the final states
+    cache : SequenceCache for :func:`lstm_backward`
+    """
+    h0, c0 = _initial_states(x, params, h0, c0)
+    T, N, D = x.shape
+    H = params.hidden_size
+    ax = (x.reshape(T * N, D) @ params.W_ih.T + params.b).reshape(T, N, 4 * H)  # hoisted
+    steps = []
+    h, c = h0, c0
+    for t in range(T):
+        a = ax[t] + h @ params.W_hh.T  # (N, 4H)
+        i, f, g, o, c, tanh_c, h = _cell(a, c)
+        steps.append((torch.cat([i, f, g, o], dim=1), c, tanh_c, h))
+    gates, cs, tanh_cs, hs = (torch.stack(s) for s in zip(*steps))
+    return hs, (h, c), SequenceCache(x, h0, c0, gates, cs, tanh_cs, hs, params)
+
+
+def lstm_backward(
+    dhs: Tensor | None,
+    cache: SequenceCache,
+    dh_T: Tensor | None = None,
+    dc_T: Tensor | None = None,
+):
+    """Backpropagation through time over the whole sequence (eq:bptt-dh, eq:bptt-dW).
+
+    Parameters
+    ----------
+    dhs : (T, N, H) tensor or None, dL/dh_t of the loss terms at every step (None: zero)
+    cache : SequenceCache from :func:`lstm_forward`
+    dh_T, dc_T : (N, H) tensors or None, gradients on the final states (None: zero)
+
+    Returns
+    -------
+    dx : (T, N, D) tensor
+    dh0, dc0 : (N, H) tensors
+    grads : LSTMParams, each summed over all time steps
+    """
+    x, h0, c0, gates, cs, tanh_cs, hs, params = cache
+    T, N, D = x.shape
+    H = params.hidden_size
+    dhs = torch.zeros_like(hs) if dhs is None else dhs
+    dh_next = hs.new_zeros((N, H)) if dh_T is None else dh_T
+    dc_next = hs.new_zeros((N, H)) if dc_T is None else dc_T
+    check_arrays(
+        TORCH, hs=(hs, ("T", "N", "H")), dhs=(dhs, ("T", "N", "H")),
+        dh_T=(dh_next, ("N", "H")), dc_T=(dc_next, ("N", "H")),
+    )
+    das = [None] * T
+    for t in reversed(range(T)):
+        dh = dhs[t] + dh_next  # total dL/dh_t: loss at t plus step t+1 (eq:bptt-dh)
+        i, f, g, o = gates[t].chunk(4, dim=1)
+        c_prev = cs[t - 1] if t > 0 else c0
+        das[t], dc_next = _cell_backward(dh, dc_next, i, f, g, o, c_prev, tanh_cs[t])
+        dh_next = das[t] @ params.W_hh  # (eq:bptt-dh-prev)
+    h_prevs = torch.cat([h0[None], hs[:-1]], dim=0)  # (T, N, H): h_0 .. h_{T-1}
+    da = torch.stack(das).reshape(T * N, 4 * H)
+    dx = (da @ params.W_ih).reshape(T, N, D)  # (eq:bptt-dx), all steps at once
+    grads = LSTMParams(  # summed over time (eq:bptt-dW)
+        da.T @ x.reshape(T * N, D), da.T @ h_prevs.reshape(T * N, H), da.sum(dim=0)
+    )
+    return dx, dh_next, dc_next, grads
+
+
+# --- autograd and nn.Module ------------------------------------------------------------------
+class LSTMFunction(torch.autograd.Function):
+    """``torch.autograd`` op whose backward is the hand-written BPTT of :func:`lstm_backward`.
+
+    ``LSTMFunction.apply(x, h0, c0, W_ih, W_hh, b) -> (hs, h_T, c_T)``; no autograd graph is
+    built per time step.
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, W_ih, W_hh, b):
+        with torch.no_grad():
+            hs, (h_T, c_T), cache = lstm_forward(x, LSTMParams(W_ih, W_hh, b), h0, c0)
+        ctx.cache = cache
+        return hs, h_T, c_T
+
+    @staticmethod
+    def backward(ctx, dhs, dh_T, dc_T):
+        dx, dh0, dc0, grads = lstm_backward(dhs, ctx.cache, dh_T, dc_T)
+        return dx, dh0, dc0, grads.W_ih, grads.W_hh, grads.b
+
+
+class LSTM(nn.Module):
+    """Drop-in for a single-layer ``torch.nn.LSTM``, running the reference BPTT.
+
+    Same constructor arguments, parameter names (``weight_ih_l0``, ``weight_hh_l0``,
+    ``bias_ih_l0``, ``bias_hh_l0``; ``load_state_dict`` works both ways), initialisation
+    and ``forward(input, (h0, c0)) -> (output, (h_n, c_n))``, batched ``(T, N, D)`` (or
+    ``(N, T, D)`` with ``batch_first``) and unbatched ``(T, D)`` inputs.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        unsupported = {"num_layers": (num_layers, 1), "bidirectional": (bidirectional, False), "proj_size": (proj_size, 0)}
+        for name, (value, only) in unsupported.items():
+            if value != only:
+                raise ValueError(f"{name}={value!r} is not supported; lstm_ref.torch_lstm.LSTM is single-layer ({name}={only!r})")
+        if dropout:
+            raise ValueError(f"dropout={dropout!r} has no effect on a single-layer LSTM; expected 0")
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.num_layers, self.bias, self.batch_first = 1, bias, batch_first
+        self.dropout, self.bidirectional, self.proj_size = 0.0, False, 0
+        kw = {"device": device, "dtype": dtype}
+        self.weight_ih_l0 = nn.Parameter(torch.empty(4 * hidden_size, input_size, **kw))
+        self.weight_hh_l0 = nn.Parameter(torch.empty(4 * hidden_size, hidden_size, **kw))
+        if bias:
+            self.bias_ih_l0 = nn.Parameter(torch.empty(4 * hidden_size, **kw))
+            self.bias_hh_l0 = nn.Parameter(torch.empty(4 * hidden_size, **kw))
+        else:
+            self.register_parameter("bias_ih_l0", None)
+            self.register_parameter("bias_hh_l0", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """U(-1/√H, 1/√H) for every parameter, as ``nn.LSTM``."""
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -k, k)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + (", batch_first=True" if self.batch_first else "") + ("" if self.bias else ", bias=False")
+
+    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None):
+        if not isinstance(input, Tensor):
+            raise ValueError(f"input must be a torch.Tensor (PackedSequence is not supported), got {type(input).__name__}")
+        if input.ndim not in (2, 3):
+            raise ValueError(f"input has shape {tuple(input.shape)}; expected (T, N, D), (N, T, D) with batch_first, or unbatched (T, D)")
+        batched = input.ndim == 3
+        x = input if batched else input.unsqueeze(1)
+        x = x.transpose(0, 1) if (batched and self.batch_first) else x  # (T, N, D)
+        N, H = x.shape[1], self.hidden_size
+        if hx is None:
+            h0 = c0 = x.new_zeros((N, H))
+        else:
+            h0, c0 = (s if batched else s.unsqueeze(1) for s in hx)
+            for name, s in (("h0", h0), ("c0", c0)):
+                if tuple(s.shape) != (1, N, H):
+                    raise ValueError(f"{name} has shape {tuple(s.shape)}; expected (num_layers, N, H) = {(1, N, H)}")
+            h0, c0 = h0[0], c0[0]
+        b = self.bias_ih_l0 + self.bias_hh_l0 if self.bias else self.weight_ih_l0.new_zeros(4 * H)
+        hs, h_n, c_n = LSTMFunction.apply(x, h0, c0, self.weight_ih_l0, self.weight_hh_l0, b)
+        out = hs.transpose(0, 1) if (batched and self.batch_first) else hs
+        if not batched:
+            return out.squeeze(1), (h_n, c_n)
+        return out, (h_n[None], c_n[None])
