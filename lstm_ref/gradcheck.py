@@ -9,6 +9,9 @@ from typing import Callable
 
 import numpy as np
 
+#: Settings of ``numerical_gradient`` that reach ``grad_rel_float64`` on float64 LSTMs.
+FD_ACCURATE = {"h": 1e-3, "order": 4}
+
 #: Error targets, each stated once and used by the tests and the notebooks alike.
 TOLERANCES = {
     "grad_rel_float64": 1e-7,  # centred differences vs analytic gradient, float64
@@ -45,35 +48,45 @@ def max_abs_error(a, b) -> float:
     return float(np.max(np.abs(a - b))) if a.size else 0.0
 
 
-def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5, order: int = 2) -> np.ndarray:
     """Centred-difference gradient of the scalar ``f()`` with respect to ``x``.
 
-    ``x`` is perturbed in place, one entry at a time, and restored:
-    ``df/dx_k ≈ (f(x + h e_k) - f(x - h e_k)) / 2h``, error O(h²).
+    ``x`` is perturbed in place, one entry at a time, and restored.
+
+    - ``order=2``: ``(f(x + h e_k) - f(x - h e_k)) / 2h``, truncation error O(h²); the
+      textbook formula, good to about 1e-8 relative error with ``h = 1e-5`` in float64.
+    - ``order=4``: the five-point centred stencil
+      ``(-f(x + 2h) + 8 f(x + h) - 8 f(x - h) + f(x - 2h)) / 12h``, error O(h⁴); with
+      ``h = 1e-3`` both truncation and round-off are near 1e-12, which is what a 1e-7
+      relative-error target on small gradient entries needs.
 
     f : callable of no arguments that reads ``x`` -> float
     x : float64 ndarray, any shape -> gradient of the same shape
     """
+    stencils = {2: ((1, 1.0), (-1, -1.0)), 4: ((2, -1.0), (1, 8.0), (-1, -8.0), (-2, 1.0))}
+    if order not in stencils:
+        raise ValueError(f"order must be 2 or 4, got {order!r}")
+    denominator = {2: 2 * h, 4: 12 * h}[order]
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    it = np.nditer(x, flags=["multi_index"])
     for _ in it:
         k = it.multi_index
         old = x[k]
-        x[k] = old + h
-        f_plus = f()
-        x[k] = old - h
-        f_minus = f()
+        total = 0.0
+        for steps, weight in stencils[order]:
+            x[k] = old + steps * h
+            total += weight * f()
         x[k] = old
-        grad[k] = (f_plus - f_minus) / (2 * h)
+        grad[k] = total / denominator
     return grad
 
 
 def numerical_gradient_array(
-    f: Callable[[], np.ndarray], x: np.ndarray, dout: np.ndarray, h: float = 1e-6
+    f: Callable[[], np.ndarray], x: np.ndarray, dout: np.ndarray, h: float = 1e-5, order: int = 2
 ) -> np.ndarray:
     """Centred-difference gradient of ``sum(f() * dout)`` with respect to ``x``.
 
     This is the vector-Jacobian product a backward function computes for upstream
     gradient ``dout``, so it checks ``d<x>`` directly.
     """
-    return numerical_gradient(lambda: float(np.sum(f() * dout)), x, h)
+    return numerical_gradient(lambda: float(np.sum(f() * dout)), x, h, order)

@@ -235,7 +235,7 @@ def _initial_states(x, params, h0, c0):
     """Zero initial states where none are given, then the shape checks of the sequence."""
     T, N = x.shape[:2] if getattr(x, "ndim", 0) == 3 else (0, 0)
     H = params.hidden_size
-    dtype = getattr(x, "dtype", None)  # a non-array x is reported by the checks below
+    dtype = x.dtype if isinstance(x, np.ndarray) else None  # a non-array x is reported below
     h0 = np.zeros((N, H), dtype=dtype) if h0 is None else h0
     c0 = np.zeros((N, H), dtype=dtype) if c0 is None else c0
     check_arrays(

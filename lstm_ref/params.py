@@ -209,7 +209,8 @@ def _torch_weights(module):
 
     if isinstance(module, torch.nn.LSTMCell):
         return module.weight_ih, module.weight_hh, module.bias_ih, module.bias_hh
-    if not isinstance(module, torch.nn.Module) or not hasattr(module, "weight_ih_l0"):
+    other_rnn = isinstance(module, torch.nn.RNNBase) and module.mode != "LSTM"  # GRU, RNN
+    if not isinstance(module, torch.nn.Module) or not hasattr(module, "weight_ih_l0") or other_rnn:
         raise ValueError(
             f"expected a torch.nn.LSTM or nn.LSTMCell, got {type(module).__name__}"
         )
