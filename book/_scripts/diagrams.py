@@ -1,0 +1,160 @@
+"""Diagrams of the book, drawn with matplotlib so that they are code like every other figure.
+
+The chapters call these functions in hidden cells, so each build redraws them. Run this
+file to also write SVG copies to ``book/_static/`` (for slides or the README)::
+
+    python book/_scripts/diagrams.py
+
+Nothing here is random; the diagrams are the same on every run.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
+
+STATIC = Path(__file__).resolve().parents[1] / "_static"
+
+# One colour per role, used in every diagram and in the chapters' plots.
+COLORS = {
+    "c": "#1f3a5f",  # the cell state, the "conveyor belt"
+    "h": "#555555",  # hidden state and input wires
+    "sigma": "#f2c14e",  # sigmoid gates
+    "tanh": "#8fc0a9",  # tanh layers
+    "op": "#ffffff",  # pointwise operations
+    "box": "#f4f6f8",  # the cell's outline
+}
+
+
+def _arrow(ax, xy_from, xy_to, color, lw=1.6, head=True):
+    """A straight wire; ``head`` draws the arrow tip at ``xy_to``."""
+    style = "-|>" if head else "-"
+    ax.add_patch(
+        FancyArrowPatch(xy_from, xy_to, arrowstyle=style, mutation_scale=11, color=color, lw=lw, shrinkA=0, shrinkB=0)
+    )
+
+
+def _wire(ax, points, color, lw=1.6):
+    """A polyline through ``points`` with an arrow tip on the last segment."""
+    for a, b in zip(points[:-2], points[1:-1]):
+        ax.plot([a[0], b[0]], [a[1], b[1]], color=color, lw=lw, solid_capstyle="butt")
+    _arrow(ax, points[-2], points[-1], color, lw)
+
+
+def _layer(ax, x, y, text, kind, label):
+    """A learned layer (yellow sigmoid or green tanh box) with the quantity it makes."""
+    ax.add_patch(
+        FancyBboxPatch((x - 0.38, y - 0.28), 0.76, 0.56, boxstyle="round,pad=0.02", fc=COLORS[kind], ec="k", lw=1)
+    )
+    ax.text(x, y, text, ha="center", va="center", fontsize=12)
+    ax.text(x - 0.45, y + 0.45, label, ha="right", va="center", fontsize=12)
+
+
+def _op(ax, x, y, symbol, r=0.22):
+    """A pointwise operation (circle): ``×`` is the Hadamard product ⊙, ``+`` addition."""
+    ax.add_patch(Circle((x, y), r, fc=COLORS["op"], ec="k", lw=1.2, zorder=3))
+    ax.text(x, y, symbol, ha="center", va="center", fontsize=13, zorder=4)
+
+
+def draw_cell(ax=None):
+    """The LSTM cell of eq:forget-gate .. eq:hidden-state, in the book's notation.
+
+    Returns the figure. Yellow boxes are sigmoid layers (the gates i, f, o), the green box
+    the tanh layer that proposes g; circles are elementwise operations; the thick line on
+    top is the cell state c, which only meets one × and one + per step.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8.4, 4.6))
+    ax.set_xlim(-0.4, 10.4)
+    ax.set_ylim(-0.2, 5.9)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.add_patch(FancyBboxPatch((1.0, 0.5), 8.0, 5.0, boxstyle="round,pad=0.1", fc=COLORS["box"], ec="#999", lw=1))
+
+    y_c, y_bus, y_gate = 4.8, 1.2, 2.6
+    x_f, x_i, x_g, x_o, x_out = 3.0, 4.2, 5.2, 6.6, 7.7
+    cc, hc = COLORS["c"], COLORS["h"]
+
+    # cell state: c_{t-1} -> (× f) -> (+ i⊙g) -> c_t
+    _op(ax, x_f, y_c, "×")
+    _op(ax, 4.7, y_c, "+")
+    ax.plot([-0.2, x_f - 0.22], [y_c, y_c], color=cc, lw=3.2)
+    ax.plot([x_f + 0.22, 4.7 - 0.22], [y_c, y_c], color=cc, lw=3.2)
+    _arrow(ax, (4.7 + 0.22, y_c), (10.2, y_c), cc, lw=3.2)
+    ax.text(-0.2, y_c + 0.3, r"$c_{t-1}$", fontsize=13)
+    ax.text(9.6, y_c + 0.3, r"$c_t$", fontsize=13)
+
+    # inputs: h_{t-1} from the left, x_t from below, joined into [h_{t-1}, x_t]
+    ax.plot([-0.2, x_o], [y_bus, y_bus], color=hc, lw=1.6)
+    ax.plot([1.6, 1.6], [-0.1, y_bus], color=hc, lw=1.6)
+    ax.text(-0.2, y_bus + 0.2, r"$h_{t-1}$", fontsize=13)
+    ax.text(1.75, -0.05, r"$x_t$", fontsize=13)
+    ax.text(2.1, y_bus - 0.35, r"$[h_{t-1}, x_t]$", fontsize=10, color=hc)
+
+    # the four learned layers, each fed by the bus
+    for x, text, kind, label in (
+        (x_f, r"$\sigma$", "sigma", r"$f_t$"),
+        (x_i, r"$\sigma$", "sigma", r"$i_t$"),
+        (x_g, r"$\tanh$", "tanh", r"$g_t$"),
+        (x_o, r"$\sigma$", "sigma", r"$o_t$"),
+    ):
+        _arrow(ax, (x, y_bus), (x, y_gate - 0.28), hc)
+        _layer(ax, x, y_gate, text, kind, label)
+
+    # forget: f_t scales c_{t-1}
+    _arrow(ax, (x_f, y_gate + 0.28), (x_f, y_c - 0.22), hc)
+    # input: i_t ⊙ g_t is written to the cell
+    _op(ax, 4.7, 3.7, "×")
+    _wire(ax, [(x_i, y_gate + 0.28), (x_i, 3.7), (4.7 - 0.22, 3.7)], hc)
+    _wire(ax, [(x_g, y_gate + 0.28), (x_g, 3.7), (4.7 + 0.22, 3.7)], hc)
+    _arrow(ax, (4.7, 3.7 + 0.22), (4.7, y_c - 0.22), hc)
+    # output: h_t = o_t ⊙ tanh(c_t)
+    ax.add_patch(FancyBboxPatch((x_out - 0.4, 3.5), 0.8, 0.44, boxstyle="round,pad=0.02", fc="white", ec="k", lw=1))
+    ax.text(x_out, 3.72, r"$\tanh$", ha="center", va="center", fontsize=11)
+    _arrow(ax, (x_out, y_c), (x_out, 3.94), cc, lw=1.6)
+    _op(ax, x_out, y_gate, "×")
+    _arrow(ax, (x_out, 3.5), (x_out, y_gate + 0.22), hc)
+    _arrow(ax, (x_o + 0.38, y_gate), (x_out - 0.22, y_gate), hc)
+    _wire(ax, [(x_out, y_gate - 0.22), (x_out, 0.85), (10.2, 0.85)], hc)
+    ax.text(9.6, 1.05, r"$h_t$", fontsize=13)
+    _wire(ax, [(8.6, 0.85), (8.6, 2.2), (10.2, 2.2)], hc)
+    ax.text(9.25, 2.4, "to loss", fontsize=9)
+    return ax.figure
+
+
+def draw_unrolled(T: int = 4, ax=None):
+    """A recurrent network unrolled over ``T`` steps: one cell, copied, sharing its weights."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8.4, 2.6))
+    ax.set_xlim(-0.6, 2.2 * T + 0.2)
+    ax.set_ylim(-0.9, 2.4)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    hc = COLORS["h"]
+    for t in range(T):
+        x = 2.2 * t + 0.6
+        ax.add_patch(FancyBboxPatch((x - 0.5, 0.4), 1.0, 0.7, boxstyle="round,pad=0.05", fc=COLORS["tanh"], ec="k"))
+        ax.text(x, 0.75, r"$W, b$", ha="center", va="center", fontsize=11)
+        _arrow(ax, (x, -0.45), (x, 0.35), hc)
+        ax.text(x, -0.75, rf"$x_{t + 1}$", ha="center", fontsize=12)
+        _arrow(ax, (x, 1.15), (x, 1.85), hc)
+        ax.text(x, 2.0, rf"$h_{t + 1}$", ha="center", fontsize=12)
+        _arrow(ax, (x - 1.7 + 0.05, 0.75), (x - 0.55, 0.75), hc)
+    ax.text(-0.55, 0.95, r"$h_0$", fontsize=12)
+    return ax.figure
+
+
+def main() -> None:
+    """Write SVG copies of every diagram to ``book/_static``."""
+    plt.switch_backend("Agg")  # files only; the notebooks keep their inline backend
+    STATIC.mkdir(exist_ok=True)
+    for name, draw in (("lstm_cell", draw_cell), ("unrolled_rnn", draw_unrolled)):
+        fig = draw()
+        fig.savefig(STATIC / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
+        plt.close(fig)
+        print(f"wrote {STATIC / (name + '.svg')}")
+
+
+if __name__ == "__main__":
+    main()
