@@ -1,0 +1,185 @@
+# %% [markdown]
+# # Assignment 1: the gates of one LSTM cell
+#
+# You will write the LSTM cell piece by piece in NumPy, one function per equation of the
+# chapter *The LSTM cell*, then one fused time step. Every function has exactly the name
+# and signature of `lstm_ref.numpy_lstm`, and each test compares yours with the reference
+# on the same random inputs (several shapes, `N = 1`, `D ≠ H`, large inputs, float64).
+#
+# Notation: `N` batch, `D` input features, `H` hidden units; gate order `i, f, g, o`.
+#
+# - Fill in every cell that says `YOUR CODE HERE` (delete the `raise NotImplementedError()`).
+# - Run the test cell under it. A failing test says which output is wrong, by how much,
+#   and, when your answer matches a known mistake, which one.
+# - Do not call `lstm_ref.numpy_lstm` from your answers: an answer that calls the
+#   reference gets no points.
+# - When all visible tests pass, validate: `nbgrader validate gates.ipynb` (or the
+#   *Validate* button). The grader runs further hidden tests with other sizes.
+
+# %% [readonly] id=setup
+import numpy as np
+
+from lstm_ref import LSTMParams, grading
+
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## 1. The sigmoid
+#
+# σ(z) = 1 / (1 + e^(-z)) (eq:sigmoid). Written like that, `np.exp(-z)` overflows for
+# z = -1000. Make it stable: with `e = np.exp(-np.abs(z))` (never above 1), σ(z) is
+# `1 / (1 + e)` where z ≥ 0 and `e / (1 + e)` where z < 0.
+
+# %% [solution] id=sigmoid
+def sigmoid(z):
+    """σ(z) for an array z of any shape, without overflow for any finite z."""
+    ### BEGIN SOLUTION
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    ### END SOLUTION
+
+# %% [tests] id=test_sigmoid points=1
+grading.check_function(sigmoid, "sigmoid")
+### BEGIN HIDDEN TESTS
+grading.check_function(sigmoid, "sigmoid", hidden=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 2. The four gates
+#
+# Each gate reads the concatenation `[h_{t-1}, x_t]` (hidden state first) through its
+# own weights `W (H, H + D)` and bias `b (H,)`:
+#
+# - input gate i_t = σ(W_i · [h_{t-1}, x_t] + b_i) (eq:input-gate)
+# - forget gate f_t = σ(W_f · [h_{t-1}, x_t] + b_f) (eq:forget-gate)
+# - candidate g_t = tanh(W_g · [h_{t-1}, x_t] + b_g) (eq:candidate)
+# - output gate o_t = σ(W_o · [h_{t-1}, x_t] + b_o) (eq:output-gate)
+#
+# `x` is `(N, D)` and `h_prev` is `(N, H)`, one row per sequence of the batch, so the
+# product is `np.concatenate([h_prev, x], axis=1) @ W.T`. Use your `sigmoid`.
+
+# %% [solution] id=forget_gate
+def forget_gate(x, h_prev, W_f, b_f):
+    """f_t, shape (N, H)."""
+    ### BEGIN SOLUTION
+    return sigmoid(np.concatenate([h_prev, x], axis=1) @ W_f.T + b_f)
+    ### END SOLUTION
+
+# %% [tests] id=test_forget_gate points=1
+grading.check_function(forget_gate, "forget_gate")
+### BEGIN HIDDEN TESTS
+grading.check_function(forget_gate, "forget_gate", hidden=True)
+### END HIDDEN TESTS
+
+# %% [solution] id=input_gate
+def input_gate(x, h_prev, W_i, b_i):
+    """i_t, shape (N, H)."""
+    ### BEGIN SOLUTION
+    return sigmoid(np.concatenate([h_prev, x], axis=1) @ W_i.T + b_i)
+    ### END SOLUTION
+
+# %% [tests] id=test_input_gate points=1
+grading.check_function(input_gate, "input_gate")
+### BEGIN HIDDEN TESTS
+grading.check_function(input_gate, "input_gate", hidden=True)
+### END HIDDEN TESTS
+
+# %% [solution] id=candidate
+def candidate(x, h_prev, W_g, b_g):
+    """g_t (the seeds' C̃_t), shape (N, H)."""
+    ### BEGIN SOLUTION
+    return np.tanh(np.concatenate([h_prev, x], axis=1) @ W_g.T + b_g)
+    ### END SOLUTION
+
+# %% [tests] id=test_candidate points=1
+grading.check_function(candidate, "candidate")
+### BEGIN HIDDEN TESTS
+grading.check_function(candidate, "candidate", hidden=True)
+### END HIDDEN TESTS
+
+# %% [solution] id=output_gate
+def output_gate(x, h_prev, W_o, b_o):
+    """o_t, shape (N, H)."""
+    ### BEGIN SOLUTION
+    return sigmoid(np.concatenate([h_prev, x], axis=1) @ W_o.T + b_o)
+    ### END SOLUTION
+
+# %% [tests] id=test_output_gate points=1
+grading.check_function(output_gate, "output_gate")
+### BEGIN HIDDEN TESTS
+grading.check_function(output_gate, "output_gate", hidden=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 3. Cell state and hidden state
+#
+# - c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t (eq:cell-state)
+# - h_t = o_t ⊙ tanh(c_t) (eq:hidden-state)
+#
+# ⊙ is the elementwise product (`*` in NumPy).
+
+# %% [solution] id=cell_state
+def cell_state(f, c_prev, i, g):
+    """c_t, shape (N, H)."""
+    ### BEGIN SOLUTION
+    return f * c_prev + i * g
+    ### END SOLUTION
+
+# %% [tests] id=test_cell_state points=1
+grading.check_function(cell_state, "cell_state")
+### BEGIN HIDDEN TESTS
+grading.check_function(cell_state, "cell_state", hidden=True)
+### END HIDDEN TESTS
+
+# %% [solution] id=hidden_state
+def hidden_state(o, c):
+    """h_t, shape (N, H)."""
+    ### BEGIN SOLUTION
+    return o * np.tanh(c)
+    ### END SOLUTION
+
+# %% [tests] id=test_hidden_state points=1
+grading.check_function(hidden_state, "hidden_state")
+### BEGIN HIDDEN TESTS
+grading.check_function(hidden_state, "hidden_state", hidden=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 4. One fused time step
+#
+# Real implementations stack the four gates' weights into one matrix, in the order
+# `i, f, g, o` (PyTorch's): `params.W_ih (4H, D)`, `params.W_hh (4H, H)`, `params.b (4H,)`.
+# One product gives all four pre-activations at once (eq:fused-preactivation):
+#
+# a_t = x_t W_ih^T + h_{t-1} W_hh^T + b, shape (N, 4H); then
+# i = σ(a[:, 0:H]), f = σ(a[:, H:2H]), g = tanh(a[:, 2H:3H]), o = σ(a[:, 3H:4H]).
+#
+# Return `(h, c, cache)`; the tests only read `h` and `c`, so `cache` may be anything
+# (`None` is fine) until assignment 3. Use the functions you wrote above where they help.
+# The cell below shows how the per-gate weights relate to the stacked ones.
+
+# %% [code]
+params = LSTMParams.init(input_size=3, hidden_size=2, seed=0)
+W_f, b_f = params.gate("f")  # rows H:2H of the stacked weights, columns [h | x]
+print("W_ih", params.W_ih.shape, "W_hh", params.W_hh.shape, "b", params.b.shape, "-> W_f", W_f.shape)
+
+# %% [solution] id=lstm_step
+def lstm_step(x, h_prev, c_prev, params):
+    """One LSTM step: returns (h, c, cache) with h, c of shape (N, H)."""
+    ### BEGIN SOLUTION
+    H = h_prev.shape[1]
+    a = x @ params.W_ih.T + h_prev @ params.W_hh.T + params.b  # (N, 4H)
+    i = sigmoid(a[:, :H])
+    f = sigmoid(a[:, H : 2 * H])
+    g = np.tanh(a[:, 2 * H : 3 * H])
+    o = sigmoid(a[:, 3 * H :])
+    c = f * c_prev + i * g
+    h = o * np.tanh(c)
+    return h, c, None
+    ### END SOLUTION
+
+# %% [tests] id=test_lstm_step points=2
+grading.check_function(lstm_step, "lstm_step")
+### BEGIN HIDDEN TESTS
+grading.check_function(lstm_step, "lstm_step", hidden=True)
+### END HIDDEN TESTS

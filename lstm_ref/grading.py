@@ -1,0 +1,509 @@
+"""Checks behind the exercise notebooks' tests: a learner's function against the reference.
+
+Every check calls the learner's function and the reference on the same random inputs
+(several shapes, ``N = 1`` and ``D ≠ H`` among them, large-magnitude inputs, float64).
+On a mismatch it raises ``AssertionError`` saying which output is wrong, its shape against
+the expected one and the largest error; when the wrong answer equals one of the known
+mistakes modelled below (gate order, ``[x, h]`` concatenation, missing bias, wrong
+nonlinearity, ...) the message names the mistake.
+
+While the learner's code runs, a profiler hook watches for calls into the reference
+(``numpy_lstm``, ``torch_lstm``): an answer that delegates to ``lstm_ref`` fails, however
+the reference was imported, because the hook compares code objects, not names.
+
+Notebook test cells make one call each::
+
+    grading.check_function(forget_gate, "forget_gate")
+"""
+from __future__ import annotations
+
+import itertools
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import gradcheck, numpy_lstm as ref
+from .gradcheck import TOLERANCES
+from .params import GATES, LSTMParams
+
+_RTOL = 1e-7  # relative part of the answer tolerance; the absolute part is TOLERANCES
+_MATCH_TOL = 1e-6  # a wrong answer "is" a known mistake when it agrees with it this closely
+_REF_DIR = Path(__file__).resolve().parent
+
+
+# --- the tripwire: calls into the reference while the learner's code runs -----------------
+class _Tripwire:
+    """Context manager recording the first call into a forbidden source file.
+
+    ``sys.setprofile`` sees every Python-level call, so ``from lstm_ref.numpy_lstm import *``,
+    ``import lstm_ref.numpy_lstm as x`` and ``importlib`` are all caught: they share the
+    reference's code objects, whose ``co_filename`` is the reference module's file.
+    """
+
+    def __init__(self, forbidden: tuple[str, ...]):
+        self.forbidden = forbidden
+        self.hit: str | None = None
+
+    def _profile(self, frame, event, arg):
+        if event == "call" and self.hit is None and frame.f_code.co_filename.endswith(self.forbidden):
+            module = Path(frame.f_code.co_filename).stem
+            self.hit = f"{module}.{frame.f_code.co_name}"
+
+    def __enter__(self):
+        self._previous = sys.getprofile()
+        sys.setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc):
+        sys.setprofile(self._previous)
+        return False
+
+
+_REFERENCE_FILES = (str(_REF_DIR / "numpy_lstm.py"), str(_REF_DIR / "torch_lstm.py"))
+
+
+def _call(fn: Callable, args: tuple, name: str, forbidden: tuple[str, ...] = _REFERENCE_FILES):
+    """Call the learner's ``fn(*args)`` with the tripwire armed."""
+    with _Tripwire(forbidden) as trip:
+        out = fn(*args)
+    if trip.hit:
+        raise AssertionError(
+            f"{name} calls the reference implementation ({trip.hit}). The points are for "
+            f"your own implementation: write {name} with NumPy/torch operations (and your own "
+            "functions from this notebook) instead of calling lstm_ref."
+        )
+    return out
+
+
+# --- test cases -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Case:
+    """Sizes and scale of one random test input."""
+
+    N: int
+    D: int
+    H: int
+    T: int
+    scale: float = 1.0
+    seed: int = 0
+    initial_state: bool = True  # pass h0/c0 (dh_T/dc_T) explicitly, else None
+
+    def __str__(self) -> str:
+        big = f", inputs ×{self.scale:g}" if self.scale != 1 else ""
+        return f"N={self.N}, D={self.D}, H={self.H}, T={self.T}{big}, float64"
+
+
+#: Moderate cases first: a mistake is diagnosed on the first case that shows it, and
+#: saturated gates (large inputs) hide most mistakes.
+CASES = (
+    Case(N=1, D=3, H=4, T=5, seed=1),
+    Case(N=5, D=2, H=3, T=3, seed=2, initial_state=False),
+    Case(N=3, D=4, H=4, T=4, seed=3),
+    Case(N=2, D=3, H=2, T=3, scale=100.0, seed=4),
+)
+HIDDEN_CASES = (
+    Case(N=7, D=1, H=5, T=6, seed=11),
+    Case(N=1, D=6, H=1, T=1, seed=12),
+    Case(N=4, D=5, H=3, T=7, scale=1000.0, seed=13, initial_state=False),
+)
+
+
+def _random_params(rng, D: int, H: int) -> LSTMParams:
+    # Larger than nn.LSTM's init so that every mistake (a missing bias, say) shows clearly.
+    return LSTMParams(rng.normal(0, 0.5, (4 * H, D)), rng.normal(0, 0.5, (4 * H, H)), rng.normal(0, 1.0, 4 * H))
+
+
+def _states(rng, case: Case):
+    N, H = case.N, case.H
+    return rng.uniform(-1, 1, (N, H)), rng.normal(0, 1, (N, H))
+
+
+def _inputs(name: str, case: Case) -> tuple:
+    """Arguments of the reference function ``name`` for one case (fresh arrays)."""
+    rng = np.random.default_rng(case.seed)
+    N, D, H, T, s = case.N, case.D, case.H, case.T, case.scale
+    params = _random_params(rng, D, H)
+    x = rng.normal(0, 1, (N, D)) * s
+    h_prev, c_prev = _states(rng, case)
+    if name == "sigmoid":
+        return (rng.normal(0, 3, (N, H)) * s,)
+    if name in _GATE_OF:
+        W, b = params.gate(_GATE_OF[name])
+        return x, h_prev, W, b
+    if name == "cell_state":
+        return rng.uniform(0, 1, (N, H)), c_prev * s, rng.uniform(0, 1, (N, H)), rng.uniform(-1, 1, (N, H))
+    if name == "hidden_state":
+        return rng.uniform(0, 1, (N, H)), c_prev * s
+    if name == "lstm_step":
+        return x, h_prev, c_prev, params
+    xs = rng.normal(0, 1, (T, N, D)) * s
+    if name == "lstm_forward":
+        return (xs, params, h_prev, c_prev) if case.initial_state else (xs, params)
+    if name == "lstm_step_backward":
+        cache = ref.lstm_step(x, h_prev, c_prev, params)[2]
+        return rng.normal(0, 1, (N, H)), rng.normal(0, 1, (N, H)), cache
+    if name == "lstm_backward":
+        cache = ref.lstm_forward(xs, params, h_prev, c_prev)[2]
+        dhs = rng.normal(0, 1, (T, N, H))
+        if not case.initial_state:
+            return dhs, cache
+        return dhs, cache, rng.normal(0, 1, (N, H)), rng.normal(0, 1, (N, H))
+    raise ValueError(f"no check for {name!r}; expected one of {sorted(OUTPUTS)}")
+
+
+_GATE_OF = {"input_gate": "i", "forget_gate": "f", "candidate": "g", "output_gate": "o"}
+
+#: Names of each function's outputs, in the order ``_flatten`` returns them.
+_GRAD_NAMES = ("grads.W_ih", "grads.W_hh", "grads.b")
+OUTPUTS = {
+    "sigmoid": ("σ(z)",),
+    "input_gate": ("i",),
+    "forget_gate": ("f",),
+    "candidate": ("g",),
+    "output_gate": ("o",),
+    "cell_state": ("c",),
+    "hidden_state": ("h",),
+    "lstm_step": ("h", "c"),
+    "lstm_forward": ("hs", "h_T", "c_T"),
+    "lstm_step_backward": ("dx", "dh_prev", "dc_prev", *_GRAD_NAMES),
+    "lstm_backward": ("dx", "dh0", "dc0", *_GRAD_NAMES),
+}
+_RETURNS = {
+    "lstm_step": "(h, c, cache)",
+    "lstm_forward": "(hs, (h_T, c_T), cache)",
+    "lstm_step_backward": "(dx, dh_prev, dc_prev, grads)",
+    "lstm_backward": "(dx, dh0, dc0, grads)",
+}
+
+
+def _flatten(name: str, out) -> list:
+    """The outputs of ``name`` as a flat list in ``OUTPUTS[name]`` order."""
+    if name not in _RETURNS:
+        return [out]
+    shape = _RETURNS[name]
+    try:
+        if name == "lstm_step":
+            h, c, _ = out
+            return [h, c]
+        if name == "lstm_forward":
+            hs, (h_T, c_T), _ = out
+            return [hs, h_T, c_T]
+        a, b, c, grads = out
+        return [a, b, c, grads.W_ih, grads.W_hh, grads.b]
+    except (TypeError, ValueError, AttributeError) as err:
+        raise AssertionError(
+            f"{name} must return {shape}"
+            + (" with grads an LSTMParams (fields W_ih, W_hh, b)" if "grads" in shape else "")
+            + f"; got {type(out).__name__}: {err}"
+        ) from None
+
+
+# --- known mistakes: what a wrong answer computes ------------------------------------------------
+def _sigma(z):
+    with np.errstate(over="ignore"):
+        return ref.sigmoid(z)
+
+
+def _permuted(params: LSTMParams, order: str) -> LSTMParams:
+    """The parameters a learner effectively uses when reading the blocks in ``order``."""
+    H = params.hidden_size
+    rows = np.concatenate([np.arange(H) + H * order.index(gate) for gate in GATES])
+    return LSTMParams(params.W_ih[rows], params.W_hh[rows], params.b[rows])
+
+
+def _no_bias(params: LSTMParams) -> LSTMParams:
+    return LSTMParams(params.W_ih, params.W_hh, np.zeros_like(params.b))
+
+
+def _forward_variant(x, params, h0, c0, acts="sstsT"):
+    """Sequence forward with the nonlinearities given by ``acts``.
+
+    ``acts[k]`` is ``s`` (σ) or ``t`` (tanh) for gate k of i, f, g, o; ``acts[4]`` is ``T``
+    when h = o ⊙ tanh(c), ``-`` when the tanh on c is missing. The reference is ``"sstsT"``.
+    """
+    act = {"s": _sigma, "t": np.tanh, "T": np.tanh, "-": lambda c: c}
+    H = params.hidden_size
+    h, c, hs = h0, c0, []
+    for x_t in x:
+        a = x_t @ params.W_ih.T + h @ params.W_hh.T + params.b  # (N, 4H)
+        i, f, g, o = (act[acts[k]](a[:, k * H : (k + 1) * H]) for k in range(4))
+        c = f * c + i * g
+        h = o * act[acts[4]](c)
+        hs.append(h)
+    return np.stack(hs), h, c
+
+
+_NONLINEARITY = {"s": "σ", "t": "tanh"}
+
+
+def _step_like_mistakes(run: Callable[..., list]) -> list[tuple[str, Callable[[], list]]]:
+    """Mistakes of the fused cell, for ``run(params=..., acts=...) -> outputs``."""
+    mistakes = []
+    for order in ("".join(p) for p in itertools.permutations(GATES)):
+        if order != "".join(GATES):
+            mistakes.append((
+                f"gate order swapped: you read the stacked blocks of W_ih, W_hh and b as "
+                f"({', '.join(order)}); the order is PyTorch's (i, f, g, o)",
+                lambda order=order: run(params_fn=lambda p: _permuted(p, order)),
+            ))
+    mistakes.append(("bias left out: b is added to every gate's pre-activation", lambda: run(params_fn=_no_bias)))
+    for k, gate in enumerate(GATES):
+        acts = list("sstsT")
+        wrong = "s" if acts[k] == "t" else "t"
+        right = acts[k]
+        acts[k] = wrong
+        mistakes.append((
+            f"{_NONLINEARITY[wrong]} where {_NONLINEARITY[right]} belongs, in the {gate} gate",
+            lambda acts="".join(acts): run(acts=acts),
+        ))
+    mistakes.append(("tanh missing on c in h = o ⊙ tanh(c)", lambda: run(acts="sstsT"[:4] + "-")))
+    return mistakes
+
+
+def _mistakes(name: str, args: tuple) -> list[tuple[str, Callable[[], list]]]:
+    """``(description, outputs)`` of the known mistakes for ``name`` on ``args``."""
+    if name == "sigmoid":
+        (z,) = args
+        return [
+            ("sign error: σ(z) = 1 / (1 + e^(-z)), not 1 / (1 + e^z)", lambda: [_sigma(-z)]),
+            ("tanh where σ belongs", lambda: [np.tanh(z)]),
+        ]
+    if name in _GATE_OF:
+        x, h_prev, W, b = args
+        pre = np.concatenate([h_prev, x], axis=1) @ W.T + b
+        own, other = (np.tanh, _sigma) if name == "candidate" else (_sigma, np.tanh)
+        swapped = "σ where tanh belongs" if name == "candidate" else "tanh where σ belongs"
+        return [
+            ("[x, h] concatenated instead of [h, x]: W's first H columns multiply h_{t-1}", lambda: [own(np.concatenate([x, h_prev], 1) @ W.T + b)]),
+            ("bias left out", lambda: [own(pre - b)]),
+            (swapped, lambda: [other(pre)]),
+        ]
+    if name == "cell_state":
+        f, c_prev, i, g = args
+        return [
+            ("f and i swapped: f gates the old cell c_{t-1}, i gates the candidate g", lambda: [i * c_prev + f * g]),
+            ("old cell not gated: c = c_{t-1} + i ⊙ g leaves out f", lambda: [c_prev + i * g]),
+        ]
+    if name == "hidden_state":
+        o, c = args
+        return [
+            ("tanh missing on c in h = o ⊙ tanh(c)", lambda: [o * c]),
+            ("tanh applied to o ⊙ c instead of c alone", lambda: [np.tanh(o * c)]),
+        ]
+    if name == "lstm_step":
+        x, h_prev, c_prev, params = args
+
+        def run(params_fn=lambda p: p, acts="sstsT"):
+            _, h, c = _forward_variant(x[None], params_fn(params), h_prev, c_prev, acts)
+            return [h, c]
+
+        return _step_like_mistakes(run)
+    if name == "lstm_forward":
+        x, params = args[:2]
+        N, H = x.shape[1], params.hidden_size
+        h0, c0 = args[2:] if len(args) == 4 else (np.zeros((N, H)),) * 2
+
+        def run(params_fn=lambda p: p, acts="sstsT", h0=h0, c0=c0):
+            hs, h, c = _forward_variant(x, params_fn(params), h0, c0, acts)
+            return [hs, h, c]
+
+        zeros = np.zeros_like(h0)
+        return _step_like_mistakes(run) + [
+            ("initial states ignored: start from h0 and c0 when they are given", lambda: run(h0=zeros, c0=zeros)),
+            ("h0 and c0 swapped", lambda: run(h0=c0, c0=h0)),
+            ("hs holds h_0 .. h_{T-1}: store h_t after the step, not before", lambda: _shifted(run(), h0)),
+        ]
+    if name == "lstm_step_backward":
+        dh, dc, cache = args
+        path = dh * cache.o * (1.0 - cache.tanh_c**2)  # dh's way into c_t, through tanh
+        return [
+            ("dc not accumulated from the future step: add the incoming dc to dL/dc_t", lambda: _flatten(name, ref.lstm_step_backward(dh, np.zeros_like(dc), cache))),
+            ("dh's path through tanh(c_t) left out of dL/dc_t", lambda: _flatten(name, ref.lstm_step_backward(dh, dc - path, cache))),
+        ]
+    if name == "lstm_backward":
+        return _backward_mistakes(*args)
+    return []
+
+
+def _shifted(outs: list, h0) -> list:
+    hs, h, c = outs
+    return [np.concatenate([h0[None], hs[:-1]]), h, c]
+
+
+def _backward_mistakes(dhs, cache, dh_T=None, dc_T=None):
+    """Sequence BPTT mistakes, built from the reference step backward."""
+    T = cache.x.shape[0]
+    zeros = np.zeros_like(cache.h0)
+    dh_T = zeros if dh_T is None else dh_T
+    dc_T = zeros if dc_T is None else dc_T
+
+    def step_cache(t):
+        i, f, g, o = np.split(cache.gates[t], 4, axis=1)
+        h_prev = cache.hs[t - 1] if t else cache.h0
+        c_prev = cache.cs[t - 1] if t else cache.c0
+        return ref.StepCache(cache.x[t], h_prev, c_prev, i, f, g, o, cache.tanh_cs[t], cache.params)
+
+    def run(carry_dc=True, carry_dh=True, keep_grads="sum"):
+        dh_next, dc_next, dxs, steps = dh_T, dc_T, [None] * T, [None] * T
+        for t in reversed(range(T)):
+            dh = dhs[t] + dh_next if carry_dh else dhs[t] + (dh_T if t == T - 1 else 0)
+            dc = dc_next if carry_dc or t == T - 1 else zeros
+            dxs[t], dh_next, dc_next, steps[t] = ref.lstm_step_backward(dh, dc, step_cache(t))
+        if keep_grads == "sum":
+            grads = [sum(getattr(s, k) for s in steps) for k in ("W_ih", "W_hh", "b")]
+        else:
+            grads = list(steps[keep_grads])
+        return [np.stack(dxs), dh_next, dc_next, *grads]
+
+    return [
+        ("dc not accumulated from the future step: dL/dc_t also gets dc_prev of step t+1", lambda: run(carry_dc=False)),
+        ("dh not accumulated from the future step: dL/dh_t = dhs[t] + dh_prev of step t+1", lambda: run(carry_dh=False)),
+        ("parameter gradients not summed over time: you kept only the last step's (t = T)", lambda: run(keep_grads=T - 1)),
+        ("parameter gradients not summed over time: you kept only the first step's (t = 1); add each step's with +=", lambda: run(keep_grads=0)),
+    ]
+
+
+# --- comparing outputs and explaining a mismatch ----------------------------------------------
+def _as_numpy(a):
+    return a.detach().cpu().numpy() if hasattr(a, "detach") else a
+
+
+def _close(a, b, rtol=_RTOL, atol=TOLERANCES["answer_abs_float64"]) -> bool:
+    a = _as_numpy(a)
+    return isinstance(a, np.ndarray) and a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+def _problem(label: str, mine, expected: np.ndarray, array_type: type) -> str | None:
+    """What is wrong with one output, or None when it matches."""
+    if not isinstance(mine, array_type):
+        return f"{label} is a {type(mine).__name__}; expected a {array_type.__module__}.{array_type.__name__}"
+    mine_np = _as_numpy(mine)
+    if mine_np.shape != expected.shape:
+        return f"{label} has shape {mine_np.shape}; expected {expected.shape}"
+    if mine_np.dtype != expected.dtype:
+        return f"{label} has dtype {mine_np.dtype} for float64 inputs; keep float64 (expected {expected.dtype})"
+    if not np.all(np.isfinite(mine_np)):
+        return f"{label} contains NaN or inf (expected finite values): an overflow? (shape {mine_np.shape})"
+    if _close(mine_np, expected):
+        return None
+    err = np.abs(mine_np - expected)
+    k = np.unravel_index(np.argmax(err), err.shape)
+    return (
+        f"{label} is wrong: shape {mine_np.shape} (expected {expected.shape}), largest error "
+        f"{err[k]:.3g} at index {tuple(int(j) for j in k)} (yours {mine_np[k]:.6g}, expected {expected[k]:.6g})"
+    )
+
+
+def _diagnose(name: str, args: tuple, mine: list) -> str:
+    for description, outputs in _mistakes(name, args):
+        try:
+            with np.errstate(all="ignore"):
+                wrong = outputs()
+        except ValueError:  # a mistake that cannot happen at these shapes
+            continue
+        if all(_close(m, w, rtol=_MATCH_TOL, atol=_MATCH_TOL) for m, w in zip(mine, wrong)):
+            return f"Likely mistake: {description}."
+    return "No known mistake matches this answer: compare your code with the equations line by line."
+
+
+def _copy(args: tuple) -> tuple:
+    """Deep-enough copies, so an in-place edit by one call cannot leak into the other."""
+    def one(a):
+        if isinstance(a, np.ndarray):
+            return a.copy()
+        if isinstance(a, LSTMParams):
+            return a.map(np.copy)
+        if isinstance(a, tuple) and hasattr(a, "_fields"):  # the forward caches
+            return type(a)(*(one(v) for v in a))
+        return a
+    return tuple(one(a) for a in args)
+
+
+def _fail(name: str, case: Case, problems: list[str], diagnosis: str = "") -> None:
+    lines = [f"{name} does not match the reference on inputs with {case}:"]
+    lines += [f"  - {p}" for p in problems]
+    if diagnosis:
+        lines.append(f"  {diagnosis}")
+    raise AssertionError("\n".join(lines))
+
+
+def check_function(student_fn: Callable, name: str, *, hidden: bool = False, backend: str = "numpy") -> None:
+    """Compare ``student_fn`` with the reference function ``name`` on several random inputs.
+
+    Parameters
+    ----------
+    student_fn : the learner's function, same signature as ``lstm_ref.<backend>_lstm.<name>``
+    name : one of ``OUTPUTS`` (``"forget_gate"``, ``"lstm_step"``, ``"lstm_backward"``, ...)
+    hidden : use the hidden test cases (other sizes and seeds) instead of the visible ones
+    backend : ``"numpy"``, or ``"torch"`` to pass float64 CPU tensors
+
+    Raises
+    ------
+    AssertionError
+        naming the wrong output, its shape and error, and the likely mistake.
+    """
+    if name not in OUTPUTS:
+        raise ValueError(f"no check for {name!r}; expected one of {sorted(OUTPUTS)}")
+    if backend not in ("numpy", "torch"):
+        raise ValueError(f"backend must be 'numpy' or 'torch', got {backend!r}")
+    if not callable(student_fn):
+        raise AssertionError(f"{name} should be a function; got {type(student_fn).__name__}")
+    for case in HIDDEN_CASES if hidden else CASES:
+        args = _inputs(name, case)
+        with np.errstate(over="ignore"):
+            expected = _flatten(name, getattr(ref, name)(*_copy(args)))
+        mine = _student_outputs(student_fn, name, args, backend)
+        array_type = np.ndarray if backend == "numpy" else _torch().Tensor
+        problems = [p for p in (_problem(f"output {label}", m, e, array_type)
+                                for label, m, e in zip(OUTPUTS[name], mine, expected)) if p]
+        if problems:
+            _fail(name, case, problems, _diagnose(name, args, mine))
+    if name == "sigmoid" and backend == "numpy":
+        _check_sigmoid_extremes(student_fn)
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _student_outputs(fn, name: str, args: tuple, backend: str) -> list:
+    args = _copy(args)
+    if backend == "torch":
+        args = _to_torch_args(args)
+    if name == "sigmoid" and backend == "numpy":
+        # Large inputs are part of the cases; an overflow warning is checked separately.
+        with np.errstate(over="ignore"):
+            return _flatten(name, _call(fn, args, name))
+    return _flatten(name, _call(fn, args, name))
+
+
+def _to_torch_args(args: tuple) -> tuple:
+    torch = _torch()
+
+    def one(a):
+        if isinstance(a, np.ndarray):
+            return torch.from_numpy(a)
+        if isinstance(a, LSTMParams):
+            return a.to_tensors()
+        return a
+    return tuple(one(a) for a in args)
+
+
+def _check_sigmoid_extremes(fn) -> None:
+    z = np.array([[-1000.0, -40.0, 0.0, 40.0, 1000.0]])
+    with np.errstate(over="raise", invalid="raise"):
+        try:
+            out = _call(fn, (z.copy(),), "sigmoid")
+        except FloatingPointError as err:
+            raise AssertionError(
+                f"sigmoid overflows at z = ±1000 ({err}). e^(-z) overflows for large negative z: "
+                "compute e^(-|z|), which never exceeds 1, and use 1/(1+e) for z ≥ 0, e/(1+e) for z < 0."
+            ) from None
+    problem = _problem("output σ(z)", out, ref.sigmoid(z), np.ndarray)
+    if problem:
+        raise AssertionError(f"sigmoid at z = {z.ravel().tolist()}: {problem}")

@@ -1,0 +1,31 @@
+"""nbgrader course directory of the LSTM course (nbgrader 0.9.6, no JupyterHub).
+
+solutions/<assignment>/*.ipynb  answer keys (nbgrader "source"), built from authoring/ by `make exercises`
+exercises/<assignment>/*.ipynb  release notebooks for learners (generated, committed)
+submitted/<student>/<assignment>/  collected submissions (not committed; see demo/submissions)
+gradebook.db, autograded/, feedback/  grading state (not committed)
+"""
+c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
+
+c.CourseDirectory.course_id = "lstm-course"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+
+# Every notebook runs in well under 30 s on one CPU core; a cell still running after 120 s
+# is a learner's infinite loop, reported as a timeout instead of hanging the grader.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+
+# Release: the stubs a learner sees in place of each solution region.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+c.ClearSolutions.enforce_metadata = True
+
+# Autograde: restore every test and read-only cell from the answer key (a learner cannot
+# edit a test into passing), and put back test cells a learner deleted.
+c.OverwriteCells.add_missing_cells = True
+c.LockCells.lock_grade_cells = True
+c.LockCells.lock_readonly_cells = True
