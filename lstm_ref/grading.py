@@ -43,14 +43,15 @@ class _Tripwire:
     reference's code objects, whose ``co_filename`` is the reference module's file.
     """
 
-    def __init__(self, forbidden: tuple[str, ...]):
+    def __init__(self, forbidden: tuple[str, ...], codes: frozenset = frozenset()):
         self.forbidden = forbidden
+        self.codes = codes
         self.hit: str | None = None
 
     def _profile(self, frame, event, arg):
-        if event == "call" and self.hit is None and frame.f_code.co_filename.endswith(self.forbidden):
-            module = Path(frame.f_code.co_filename).stem
-            self.hit = f"{module}.{frame.f_code.co_name}"
+        code = frame.f_code
+        if event == "call" and self.hit is None and (code.co_filename.endswith(self.forbidden) or code in self.codes):
+            self.hit = f"{Path(code.co_filename).stem}.{code.co_qualname}"
 
     def __enter__(self):
         self._previous = sys.getprofile()
@@ -65,9 +66,9 @@ class _Tripwire:
 _REFERENCE_FILES = (str(_REF_DIR / "numpy_lstm.py"), str(_REF_DIR / "torch_lstm.py"))
 
 
-def _call(fn: Callable, args: tuple, name: str, forbidden: tuple[str, ...] = _REFERENCE_FILES):
+def _call(fn: Callable, args: tuple, name: str, forbidden: tuple[str, ...] = _REFERENCE_FILES, codes=frozenset()):
     """Call the learner's ``fn(*args)`` with the tripwire armed."""
-    with _Tripwire(forbidden) as trip:
+    with _Tripwire(forbidden, codes) as trip:
         out = fn(*args)
     if trip.hit:
         raise AssertionError(
@@ -397,8 +398,9 @@ def _problem(label: str, mine, expected: np.ndarray, array_type: type) -> str | 
     )
 
 
-def _diagnose(name: str, args: tuple, mine: list) -> str:
-    for description, outputs in _mistakes(name, args):
+def _diagnose(mistakes: list[tuple[str, Callable[[], list]]], mine: list) -> str:
+    """Name the known mistake whose outputs equal ``mine``, if any."""
+    for description, outputs in mistakes:
         try:
             with np.errstate(all="ignore"):
                 wrong = outputs()
@@ -407,6 +409,14 @@ def _diagnose(name: str, args: tuple, mine: list) -> str:
         if all(_close(m, w, rtol=_MATCH_TOL, atol=_MATCH_TOL) for m, w in zip(mine, wrong)):
             return f"Likely mistake: {description}."
     return "No known mistake matches this answer: compare your code with the equations line by line."
+
+
+def _verify(name: str, case, labels, mine: list, expected: list, mistakes: Callable[[], list], array_type=np.ndarray) -> None:
+    """Raise an AssertionError listing every wrong output of ``name``, with a diagnosis."""
+    problems = [p for p in (_problem(f"output {label}", m, e, array_type)
+                            for label, m, e in zip(labels, mine, expected)) if p]
+    if problems:
+        _fail(name, case, problems, _diagnose(mistakes(), mine))
 
 
 def _copy(args: tuple) -> tuple:
@@ -457,10 +467,7 @@ def check_function(student_fn: Callable, name: str, *, hidden: bool = False, bac
             expected = _flatten(name, getattr(ref, name)(*_copy(args)))
         mine = _student_outputs(student_fn, name, args, backend)
         array_type = np.ndarray if backend == "numpy" else _torch().Tensor
-        problems = [p for p in (_problem(f"output {label}", m, e, array_type)
-                                for label, m, e in zip(OUTPUTS[name], mine, expected)) if p]
-        if problems:
-            _fail(name, case, problems, _diagnose(name, args, mine))
+        _verify(name, case, OUTPUTS[name], mine, expected, lambda: _mistakes(name, args), array_type)
     if name == "sigmoid" and backend == "numpy":
         _check_sigmoid_extremes(student_fn)
 
@@ -507,3 +514,130 @@ def _check_sigmoid_extremes(fn) -> None:
     problem = _problem("output σ(z)", out, ref.sigmoid(z), np.ndarray)
     if problem:
         raise AssertionError(f"sigmoid at z = {z.ravel().tolist()}: {problem}")
+
+
+# --- porting weights to and from torch.nn.LSTM ---------------------------------------------------
+#: The conversions a porting answer must not delegate to.
+_PORTING_CODES = frozenset(
+    f.__code__ for f in (
+        LSTMParams.from_torch.__func__, LSTMParams.to_torch, LSTMParams.copy_into,
+        LSTMParams.to_tensors, LSTMParams.from_gates.__func__,
+    )
+) | frozenset(
+    f.__code__ for f in vars(sys.modules[LSTMParams.__module__]).values()
+    if callable(f) and getattr(f, "__module__", None) == LSTMParams.__module__ and hasattr(f, "__code__")
+)
+
+
+def _torch_lstm(case: Case):
+    """A float64 ``nn.LSTM`` whose two biases are both nonzero and different."""
+    torch = _torch()
+    torch.manual_seed(case.seed)
+    module = torch.nn.LSTM(case.D, case.H, dtype=torch.float64)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.normal_(0, 0.5)
+    return module
+
+
+def check_params_from_torch(student_fn: Callable, *, hidden: bool = False) -> None:
+    """Check ``params_from_torch(lstm) -> LSTMParams`` against ``LSTMParams.from_torch``.
+
+    The answer must return NumPy arrays ``W_ih (4H, D)``, ``W_hh (4H, H)`` and the one bias
+    ``b = bias_ih + bias_hh (4H,)``.
+    """
+    name = "params_from_torch"
+    for case in HIDDEN_CASES if hidden else CASES:
+        module = _torch_lstm(case)
+        expected = list(LSTMParams.from_torch(module))
+        out = _call(student_fn, (module,), name, codes=_PORTING_CODES)
+        try:
+            mine = [_as_numpy(out.W_ih), _as_numpy(out.W_hh), _as_numpy(out.b)]
+        except AttributeError:
+            raise AssertionError(f"{name} must return an LSTMParams(W_ih, W_hh, b); got {type(out).__name__}") from None
+        for label, value in zip(("W_ih", "W_hh", "b"), (out.W_ih, out.W_hh, out.b)):
+            if not isinstance(value, np.ndarray):
+                raise AssertionError(f"{name}: {label} is a {type(value).__name__}; expected a numpy.ndarray "
+                                     "(convert a tensor with .detach().numpy())")
+        sd = {k: v.detach().numpy() for k, v in module.state_dict().items()}
+        W_ih, W_hh, b_ih, b_hh = (sd[k] for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"))
+        mistakes = lambda: [  # noqa: E731
+            ("dropped bias_hh when porting: nn.LSTM adds bias_ih and bias_hh, so b = bias_ih + bias_hh", lambda: [W_ih, W_hh, b_ih]),
+            ("dropped bias_ih when porting: b = bias_ih + bias_hh", lambda: [W_ih, W_hh, b_hh]),
+            ("W_ih and W_hh swapped: weight_ih_l0 multiplies x_t, weight_hh_l0 multiplies h_{t-1}", lambda: [W_hh, W_ih, b_ih + b_hh]),
+        ]
+        _verify(name, case, ("W_ih", "W_hh", "b"), mine, expected, mistakes)
+
+
+def check_params_to_torch(student_fn: Callable, *, hidden: bool = False) -> None:
+    """Check ``params_to_torch(params) -> torch.nn.LSTM``: same weights, same outputs.
+
+    ``nn.LSTM`` adds ``bias_ih`` and ``bias_hh``; their sum must be ``params.b``. The module
+    must then give the reference's ``hs`` on a random sequence.
+    """
+    torch = _torch()
+    name = "params_to_torch"
+    for case in HIDDEN_CASES if hidden else CASES:
+        rng = np.random.default_rng(case.seed)
+        params = _random_params(rng, case.D, case.H)
+        module = _call(student_fn, (params.map(np.copy),), name, codes=_PORTING_CODES)
+        if not isinstance(module, torch.nn.LSTM):
+            raise AssertionError(f"{name} must return a torch.nn.LSTM; got {type(module).__name__}")
+        sd = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+        missing = {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"} - set(sd)
+        if missing or module.num_layers != 1:
+            raise AssertionError(f"{name} must return a one-layer nn.LSTM with biases; missing {sorted(missing)}")
+        b_ih, b_hh = sd["bias_ih_l0"], sd["bias_hh_l0"]
+        mine = [sd["weight_ih_l0"], sd["weight_hh_l0"], b_ih + b_hh]
+        mistakes = lambda: [  # noqa: E731
+            ("dropped bias_hh when porting: nn.LSTM adds bias_ih and bias_hh, so after putting b in bias_ih, "
+             "set bias_hh to zero", lambda: [params.W_ih, params.W_hh, params.b + b_hh]),
+            ("b counted twice: put b in bias_ih and zeros in bias_hh (or split it)", lambda: [params.W_ih, params.W_hh, 2 * params.b]),
+        ]
+        labels = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0 + bias_hh_l0")
+        _verify(name, case, labels, mine, list(params), mistakes)
+        x = rng.normal(0, 1, (case.T, case.N, case.D))
+        with torch.no_grad():
+            hs = module(torch.from_numpy(x))[0].numpy()
+        _verify(name, case, ("hs of the returned nn.LSTM",), [hs], [ref.lstm_forward(x, params)[0]], list)
+
+
+# --- the numerical gradient -----------------------------------------------------------------
+def check_numerical_gradient(student_fn: Callable, *, hidden: bool = False) -> None:
+    """Check ``numerical_gradient(f, x, h)`` against ``lstm_ref.gradcheck.numerical_gradient``.
+
+    ``f`` reads ``x``; the answer must perturb one entry at a time by ±h (centred
+    differences), restore ``x`` afterwards and return an array shaped like ``x``.
+    """
+    name = "numerical_gradient"
+    forbidden = _REFERENCE_FILES + (str(_REF_DIR / "gradcheck.py"),)
+    h = 1e-3  # large enough that a forward difference visibly differs from a centred one
+    for case in HIDDEN_CASES if hidden else CASES:
+        rng = np.random.default_rng(case.seed)
+        x = rng.normal(0, 1, (case.N, case.H)) * min(case.scale, 3.0)
+        w = rng.normal(0, 1, x.shape)
+        original = x.copy()
+        f = lambda: float(np.sum(np.sin(x) * w + x**3))  # noqa: E731  (reads x, which is perturbed in place)
+        mine = _call(student_fn, (f, x, h), name, forbidden)
+        if not np.array_equal(x, original):
+            raise AssertionError(f"{name} changed x (largest change {np.max(np.abs(x - original)):.3g}): "
+                                 "restore each entry after perturbing it")
+        expected = gradcheck.numerical_gradient(f, x, h)
+        f0 = f()
+
+        def forward():
+            return [np.array([(f_at(k, +h) - f0) / h for k in np.ndindex(x.shape)]).reshape(x.shape)]
+
+        def f_at(k, step):
+            old = x[k]
+            x[k] = old + step
+            value = f()
+            x[k] = old
+            return value
+
+        mistakes = lambda: [  # noqa: E731
+            ("forward difference (f(x+h) - f(x)) / h: use the centred (f(x+h) - f(x-h)) / 2h, error O(h²)", forward),
+            ("divided by h instead of 2h: the two evaluations are 2h apart", lambda: [2 * expected]),
+            ("sign flipped: (f(x+h) - f(x-h)) / 2h, not (f(x-h) - f(x+h)) / 2h", lambda: [-expected]),
+        ]
+        _verify(name, case, ("gradient",), [mine], [expected], mistakes)

@@ -1,0 +1,137 @@
+# %% [markdown]
+# # Assignment 2: a whole sequence, and agreeing with `torch.nn.LSTM`
+#
+# You will run the LSTM over a batch of sequences, with optional initial states, then port
+# weights between `lstm_ref.LSTMParams` and `torch.nn.LSTM` and check that both compute
+# the same outputs. Names and signatures are those of `lstm_ref.numpy_lstm`; the tests
+# compare your functions with the reference on the same inputs.
+#
+# Notation: `T` steps, `N` batch, `D` inputs, `H` hidden units. Sequences are
+# time-major: `x` has shape `(T, N, D)`, like `torch.nn.LSTM`'s default. Gate order is
+# `i, f, g, o`: `params.W_ih (4H, D)`, `params.W_hh (4H, H)`, `params.b (4H,)`.
+#
+# Do not call `lstm_ref.numpy_lstm` or the conversions of `LSTMParams` from your answers:
+# an answer that calls them gets no points. Validate with `nbgrader validate sequences.ipynb`.
+
+# %% [readonly] id=setup
+import numpy as np
+import torch
+
+from lstm_ref import LSTMParams, grading
+
+torch.set_default_dtype(torch.float64)
+
+# %% [markdown]
+# ## 1. The forward pass over a sequence
+#
+# For t = 1 .. T: a_t = x_t W_ih^T + h_{t-1} W_hh^T + b (eq:fused-preactivation), then the
+# gates, c_t and h_t exactly as in assignment 1. `h0` and `c0` are `(N, H)`; when they are
+# `None`, start from zeros (with the dtype of `x`).
+#
+# Return `(hs, (h_T, c_T), cache)`: `hs (T, N, H)` stacks h_1 .. h_T (not h_0), and
+# `(h_T, c_T)` are the final states. The tests do not read `cache` (use `None`).
+#
+# Hint: `x_t @ W_ih.T` does not depend on the previous step, so all T of them can be one
+# product before the loop; only the `h_{t-1}` product has to wait.
+
+# %% [readonly] id=helpers
+def sigmoid(z):
+    """The stable σ of assignment 1."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+# %% [solution] id=lstm_forward
+def lstm_forward(x, params, h0=None, c0=None):
+    """Run the LSTM over x (T, N, D); returns (hs, (h_T, c_T), cache)."""
+    ### BEGIN SOLUTION
+    T, N, D = x.shape
+    H = params.W_hh.shape[1]
+    h = np.zeros((N, H), dtype=x.dtype) if h0 is None else h0
+    c = np.zeros((N, H), dtype=x.dtype) if c0 is None else c0
+    ax = x @ params.W_ih.T + params.b  # (T, N, 4H): the input part of every step at once
+    hs = np.empty((T, N, H), dtype=x.dtype)
+    for t in range(T):
+        a = ax[t] + h @ params.W_hh.T  # (N, 4H)
+        i, f = sigmoid(a[:, :H]), sigmoid(a[:, H : 2 * H])
+        g, o = np.tanh(a[:, 2 * H : 3 * H]), sigmoid(a[:, 3 * H :])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        hs[t] = h
+    return hs, (h, c), None
+    ### END SOLUTION
+
+# %% [tests] id=test_lstm_forward points=3
+grading.check_function(lstm_forward, "lstm_forward")
+### BEGIN HIDDEN TESTS
+grading.check_function(lstm_forward, "lstm_forward", hidden=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 2. From `torch.nn.LSTM` to `LSTMParams`
+#
+# A one-layer `nn.LSTM(D, H)` holds `weight_ih_l0 (4H, D)`, `weight_hh_l0 (4H, H)`, and
+# **two** biases `bias_ih_l0` and `bias_hh_l0` of shape `(4H,)`, in the same gate order
+# `i, f, g, o`. It adds both biases to every pre-activation, so our one bias is their sum.
+#
+# Write `params_from_torch(lstm)` returning `LSTMParams(W_ih, W_hh, b)` of float64
+# NumPy arrays (`tensor.detach().numpy()`).
+
+# %% [solution] id=params_from_torch
+def params_from_torch(lstm):
+    """LSTMParams (NumPy) holding the weights of a one-layer torch.nn.LSTM."""
+    ### BEGIN SOLUTION
+    W_ih = lstm.weight_ih_l0.detach().numpy().copy()
+    W_hh = lstm.weight_hh_l0.detach().numpy().copy()
+    b = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().numpy()
+    return LSTMParams(W_ih, W_hh, b)
+    ### END SOLUTION
+
+# %% [tests] id=test_params_from_torch points=1
+grading.check_params_from_torch(params_from_torch)
+### BEGIN HIDDEN TESTS
+grading.check_params_from_torch(params_from_torch, hidden=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 3. From `LSTMParams` to `torch.nn.LSTM`
+#
+# Write `params_to_torch(params)` returning a new float64 `nn.LSTM(D, H)` that computes
+# the same function. Copy the weights under `torch.no_grad()` (e.g. `module.weight_ih_l0.copy_(...)`);
+# remember that `nn.LSTM` starts with random values in *both* biases.
+
+# %% [solution] id=params_to_torch
+def params_to_torch(params):
+    """A float64 torch.nn.LSTM with the weights of params."""
+    ### BEGIN SOLUTION
+    D, H = params.W_ih.shape[1], params.W_hh.shape[1]
+    lstm = torch.nn.LSTM(D, H, dtype=torch.float64)
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(torch.from_numpy(params.W_ih))
+        lstm.weight_hh_l0.copy_(torch.from_numpy(params.W_hh))
+        lstm.bias_ih_l0.copy_(torch.from_numpy(params.b))
+        lstm.bias_hh_l0.zero_()
+    return lstm
+    ### END SOLUTION
+
+# %% [tests] id=test_params_to_torch points=1
+grading.check_params_to_torch(params_to_torch)
+### BEGIN HIDDEN TESTS
+grading.check_params_to_torch(params_to_torch, hidden=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 4. Do they agree?
+#
+# Run your `lstm_forward` and `torch.nn.LSTM` on the same sequence and initial states.
+# In float64 the largest difference should be around 1e-15. `nn.LSTM` wants the initial
+# states with a leading layer axis, `(1, N, H)`.
+
+# %% [code]
+lstm = torch.nn.LSTM(3, 5)
+x = np.random.default_rng(0).normal(size=(7, 2, 3))  # (T, N, D)
+h0, c0 = np.zeros((2, 5)), np.ones((2, 5))
+hs, (h_T, c_T), _ = lstm_forward(x, params_from_torch(lstm), h0, c0)
+with torch.no_grad():
+    hs_torch, (h_n, c_n) = lstm(torch.from_numpy(x), (torch.from_numpy(h0)[None], torch.from_numpy(c0)[None]))
+print("largest |hs - hs_torch|:", np.abs(hs - hs_torch.numpy()).max())
+print("largest |c_T - c_n|:    ", np.abs(c_T - c_n[0].numpy()).max())
