@@ -1,0 +1,194 @@
+# %% [markdown]
+# # Assignment 4: the LSTM in PyTorch, on any device
+#
+# The same cell again, now in PyTorch: a device-agnostic `lstm_step` that autograd can
+# differentiate, an `nn.Module` cell that is a drop-in for `torch.nn.LSTMCell`, a tiny
+# long-range memory task to train it on, and a look at why its gradients survive where a
+# vanilla RNN's fade. Everything here runs in seconds on a CPU; on a machine with a GPU the
+# same code runs there unchanged.
+#
+# Do not call `lstm_ref.torch_lstm` or `torch.nn.LSTM`/`nn.LSTMCell` from your answers:
+# an answer that does gets no points. Validate with `nbgrader validate pytorch.ipynb`.
+
+# %% [readonly] id=setup
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+from lstm_ref import LSTMParams, grading
+
+torch.set_num_threads(1)  # tiny tensors: one thread is fastest and keeps timings steady
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+print("device:", device)
+
+# %% [markdown]
+# ## 1. One step on tensors
+#
+# Write `lstm_step(x, h_prev, c_prev, params)` with torch operations: `params` is an
+# `LSTMParams` of tensors (`W_ih (4H, D)`, `W_hh (4H, H)`, `b (4H,)`, gate order
+# i, f, g, o) and the result is `(h, c, cache)` (`cache` may be `None`).
+#
+# Device-agnostic means: never name a device or dtype. Every tensor you create must take
+# them from the inputs (`torch.zeros_like(h_prev)`, `x.new_zeros(...)`). The test runs
+# your function on the `meta` device (shapes only) to catch a hidden `device="cpu"`.
+
+# %% [solution] id=lstm_step
+def lstm_step(x, h_prev, c_prev, params):
+    """One LSTM step on tensors: returns (h, c, cache)."""
+    ### BEGIN SOLUTION
+    a = x @ params.W_ih.T + h_prev @ params.W_hh.T + params.b  # (N, 4H)
+    i, f, g, o = a.chunk(4, dim=1)
+    c = torch.sigmoid(f) * c_prev + torch.sigmoid(i) * torch.tanh(g)
+    h = torch.sigmoid(o) * torch.tanh(c)
+    return h, c, None
+    ### END SOLUTION
+
+# %% [tests] id=test_lstm_step points=2
+grading.check_function(lstm_step, "lstm_step", backend="torch")
+### BEGIN HIDDEN TESTS
+grading.check_function(lstm_step, "lstm_step", backend="torch", hidden=True)
+### END HIDDEN TESTS
+
+# %% [tests] id=test_lstm_step_autograd points=1
+grading.check_torch_autograd(lstm_step)
+
+# %% [tests] id=test_lstm_step_device points=1
+grading.check_device_agnostic(lstm_step)
+
+# %% [markdown]
+# ## 2. The cell as an `nn.Module`
+#
+# Write `LSTMCell(input_size, hidden_size)` with the parameters of `torch.nn.LSTMCell`:
+# `weight_ih (4H, D)`, `weight_hh (4H, H)`, `bias_ih (4H,)`, `bias_hh (4H,)`, each an
+# `nn.Parameter` drawn from U(−1/√H, 1/√H). `forward(x, state=None)` takes `x (N, D)` and
+# `state = (h, c)` (zeros of the right device and dtype when `None`) and returns the new
+# `(h, c)`. Remember that the cell adds **both** biases. With the same parameter names,
+# `load_state_dict` moves weights between your cell and PyTorch's.
+
+# %% [solution] id=lstm_cell
+class LSTMCell(nn.Module):
+    """A drop-in for torch.nn.LSTMCell, written with the step above."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        ### BEGIN SOLUTION
+        D, H = input_size, hidden_size
+        k = 1.0 / H**0.5
+        self.weight_ih = nn.Parameter(torch.empty(4 * H, D).uniform_(-k, k))
+        self.weight_hh = nn.Parameter(torch.empty(4 * H, H).uniform_(-k, k))
+        self.bias_ih = nn.Parameter(torch.empty(4 * H).uniform_(-k, k))
+        self.bias_hh = nn.Parameter(torch.empty(4 * H).uniform_(-k, k))
+        ### END SOLUTION
+
+    def forward(self, x, state=None):
+        ### BEGIN SOLUTION
+        if state is None:
+            zeros = x.new_zeros(x.shape[0], self.weight_hh.shape[1])
+            state = (zeros, zeros)
+        params = LSTMParams(self.weight_ih, self.weight_hh, self.bias_ih + self.bias_hh)
+        h, c, _ = lstm_step(x, *state, params)
+        return h, c
+        ### END SOLUTION
+
+# %% [tests] id=test_lstm_cell points=2
+grading.check_lstm_cell(LSTMCell)
+### BEGIN HIDDEN TESTS
+grading.check_lstm_cell(LSTMCell, hidden=True)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 3. Train it on a long-range task
+#
+# `grading.memory_task(T, N, seed)` makes `N` sequences of `T` steps, `x (T, N, 2)`: the
+# first step holds a bit (±1) in channel 0, every step holds noise in channel 1, and the
+# label is the bit. The classifier below runs your cell over the sequence and reads the
+# last hidden state. Write `train(model, steps, lr)`: Adam on `model.parameters()`,
+# one fresh batch of 64 sequences of length 20 per step (`seed=step`), cross-entropy loss;
+# return the list of losses. It should take a few seconds.
+
+# %% [readonly] id=classifier
+class MemoryClassifier(nn.Module):
+    """Your LSTMCell over the sequence, then a linear read-out of h_T."""
+
+    def __init__(self, hidden_size=16, forget_bias=1.0):
+        super().__init__()
+        self.cell = LSTMCell(2, hidden_size)
+        self.head = nn.Linear(hidden_size, 2)
+        with torch.no_grad():  # start by remembering: forget gates open (bias slice f of i, f, g, o)
+            self.cell.bias_ih[hidden_size : 2 * hidden_size] += forget_bias
+
+    def forward(self, x):
+        state = None
+        for x_t in x:  # x: (T, N, 2)
+            state = self.cell(x_t, state)
+        return self.head(state[0])  # (N, 2) logits
+
+# %% [solution] id=train
+def train(model, steps=150, lr=0.01):
+    """Train model on the memory task; returns the list of losses."""
+    ### BEGIN SOLUTION
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for step in range(steps):
+        x, y = grading.memory_task(20, 64, seed=step, device=device)
+        loss = nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+    ### END SOLUTION
+
+# %% [readonly] id=run_training
+torch.manual_seed(0)
+model = MemoryClassifier().to(device)
+losses = train(model)
+plt.figure(figsize=(5, 2.5))
+plt.semilogy(losses)
+plt.xlabel("training step")
+plt.ylabel("cross-entropy")
+plt.title("LSTM on the memory task (T = 20)")
+plt.show()
+
+# %% [tests] id=test_memory_task points=1
+grading.check_memory_task(model.cpu())
+
+# %% [markdown]
+# ## 4. Gradient flow: LSTM against a vanilla RNN
+#
+# Write `hidden_grad_norms(loss, hs)`: given a scalar `loss` and the list `hs` of hidden
+# states h_1 .. h_T it was computed from, return a tensor of shape `(T,)` holding
+# ‖∂loss/∂h_t‖ (the norm over all entries). `torch.autograd.grad(loss, hs, retain_graph=True)`
+# returns all T gradients at once.
+
+# %% [solution] id=hidden_grad_norms
+def hidden_grad_norms(loss, hs):
+    """(T,) tensor of the norms of d loss / d h_t."""
+    ### BEGIN SOLUTION
+    grads = torch.autograd.grad(loss, hs, retain_graph=True)
+    return torch.stack([g.norm() for g in grads])
+    ### END SOLUTION
+
+# %% [tests] id=test_hidden_grad_norms points=1
+grading.check_hidden_grad_norms(hidden_grad_norms)
+
+# %% [markdown]
+# The loss below depends only on h_T. How much of it reaches h_t, T − t steps earlier?
+# For the vanilla RNN, every step multiplies the gradient by W_hhᵀ and a tanh' ≤ 1, so it
+# fades geometrically; your LSTM's cell path multiplies it by the forget gate only.
+
+# %% [code]
+torch.manual_seed(0)
+T, N, D, H = 50, 8, 2, 16
+x = torch.randn(T, N, D)
+for name, cell in [("LSTM (your cell, forget bias 1)", MemoryClassifier(H).cell), ("vanilla RNN (nn.RNNCell)", nn.RNNCell(D, H))]:
+    state, hs = None, []
+    for x_t in x:
+        state = cell(x_t, state)
+        hs.append(state[0] if isinstance(state, tuple) else state)
+    norms = hidden_grad_norms(hs[-1].pow(2).sum(), hs).detach()
+    plt.semilogy(range(1, T + 1), norms, label=name)
+plt.xlabel("t")
+plt.ylabel("‖∂L/∂h_t‖, L = ‖h_T‖²")
+plt.legend()
+plt.show()
