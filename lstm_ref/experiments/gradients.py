@@ -35,7 +35,7 @@ def forget_gate_products(f: Tensor) -> Tensor:
 
 
 def gradient_norms_by_lag(model: SequenceModel, x: Tensor, y: Tensor, task: str = "adding") -> dict[str, Tensor]:
-    """Mean over the batch of ‖∂L_n/∂h_{T−k}‖ (and ‖∂L_n/∂c_{T−k}‖), k = 0..T−1.
+    """G_h(k) and G_c(k): mean over the batch of ‖∂L_n/∂h_{T−k}‖, ‖∂L_n/∂c_{T−k}‖ (eq:grad-by-lag).
 
     L_n is sequence n's loss at its last step (squared error for ``adding``, cross-entropy
     otherwise). Sequences are independent, so ``∂(Σ_n L_n)/∂h_t[n] = ∂L_n/∂h_t[n]``.
