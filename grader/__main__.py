@@ -1,0 +1,56 @@
+"""Command line: ``python -m grader grade`` and ``python -m grader bench``."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .run import Options, format_table, grade_course
+
+
+def _grade_args(p: argparse.ArgumentParser) -> None:
+    d = Options()
+    p.add_argument("--course-dir", type=Path, default=Path("."), help="nbgrader course directory (default: .)")
+    p.add_argument("--assignment", action="append", help="assignment to grade (repeatable; default: all submitted)")
+    p.add_argument("--jobs", type=int, default=d.jobs, help=f"students graded at once (default: cores = {d.jobs})")
+    p.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True,
+                   help="run kernels in bubblewrap (default: on); limits apply either way")
+    p.add_argument("--db-url", help="gradebook URL, e.g. postgresql://user@host/db (default: the course's SQLite)")
+    p.add_argument("--cell-timeout", type=int, default=d.cell_timeout, help="seconds per cell")
+    p.add_argument("--student-timeout", type=int, default=d.student_timeout, help="seconds per student, all notebooks")
+    p.add_argument("--memory-mb", type=int, default=d.memory_mb, help="address-space limit of a kernel")
+    p.add_argument("--cpu-s", type=int, default=d.cpu_s, help="CPU-seconds limit of a kernel")
+    p.add_argument("--no-export", action="store_true", help="skip nbgrader export (grades.csv)")
+
+
+def options(args: argparse.Namespace) -> Options:
+    return Options(jobs=args.jobs, sandbox=args.sandbox, cell_timeout=args.cell_timeout,
+                   student_timeout=args.student_timeout, memory_mb=args.memory_mb, cpu_s=args.cpu_s,
+                   db_url=args.db_url, export=not args.no_export, progress=sys.stderr.isatty())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _grade_args(sub.add_parser("grade", help="autograde submitted/, write feedback, export, print scores"))
+    bench = sub.add_parser("bench", help="submissions graded per minute, serial vs parallel")
+    bench.add_argument("--course-dir", type=Path, default=Path(__file__).resolve().parent.parent / "tests/fixtures/grader_course",
+                       help="course whose answer keys are submitted as every student's work")
+    bench.add_argument("--students", type=int, default=8, help="submissions per run")
+    bench.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="workers of the parallel run")
+    bench.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True)
+    bench.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    if args.command == "grade":
+        rows = grade_course(args.course_dir, args.assignment, options(args))
+        print(format_table(rows))
+        return 0
+    from .bench import run_bench
+
+    run_bench(args.course_dir, args.students, args.jobs, args.sandbox, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The instructor's course directory, and the trusted template built from its sources.
+
+The template is a private nbgrader course made by ``nbgrader generate_assignment`` from
+the course's source notebooks (the answer keys): its gradebook holds every locked cell
+with its hidden tests and every point value, its release notebook gives the order of the
+cells.  Grading trusts only the template, never the submission, for those.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from traitlets.config.loader import PyFileConfigLoader
+
+from .canonical import TemplateCell, template_cells
+
+
+@dataclass
+class Course:
+    """Paths and settings read from the course's ``nbgrader_config.py``."""
+
+    root: Path
+    course_id: str
+    source: Path
+    submitted: Path
+    autograded: Path
+    feedback: Path
+    db_url: str
+    config_file: Path | None
+
+    @classmethod
+    def load(cls, root: Path, db_url: str | None = None) -> "Course":
+        root = root.resolve()
+        config_file = root / "nbgrader_config.py"
+        cfg = PyFileConfigLoader(config_file.name, path=str(root)).load_config() if config_file.exists() else {}
+        cd = cfg.get("CourseDirectory", {}) if cfg else {}
+
+        def sub(key: str, default: str) -> Path:
+            return root / cd.get(key, default)
+
+        return cls(
+            root=root,
+            course_id=cd.get("course_id", "course"),
+            source=sub("source_directory", "source"),
+            submitted=sub("submitted_directory", "submitted"),
+            autograded=sub("autograded_directory", "autograded"),
+            feedback=sub("feedback_directory", "feedback"),
+            db_url=db_url or cd.get("db_url") or f"sqlite:///{root / 'gradebook.db'}",
+            config_file=config_file if config_file.exists() else None,
+        )
+
+    def assignments(self) -> list[str]:
+        """Assignments that have both a source folder and at least one submission."""
+        if not self.submitted.is_dir():
+            return []
+        found = {p.name for s in self.submitted.iterdir() if s.is_dir() for p in s.iterdir() if p.is_dir()}
+        return sorted(a for a in found if (self.source / a).is_dir())
+
+    def students(self, assignment: str) -> list[str]:
+        if not self.submitted.is_dir():
+            return []
+        return sorted(s.name for s in self.submitted.iterdir() if (s / assignment).is_dir())
+
+
+def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for nbgrader subprocesses: the venv's bin first (nbgrader runs ``alembic``)."""
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Template:
+    """A generated copy of one assignment: trusted gradebook and released notebooks."""
+
+    root: Path
+    assignment: str
+
+    @property
+    def gradebook(self) -> Path:
+        return self.root / "gradebook.db"
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.gradebook}"
+
+    def notebooks(self) -> list[str]:
+        return sorted(p.stem for p in (self.root / "release" / self.assignment).glob("*.ipynb"))
+
+    def cells(self, notebook: str) -> list[TemplateCell]:
+        from nbgrader.api import Gradebook
+
+        with Gradebook(self.db_url) as gb:
+            nb = gb.find_notebook(notebook, self.assignment)
+            locked = {c.name: (c.cell_type, c.source) for c in nb.source_cells if c.locked}
+        release = json.loads((self.root / "release" / self.assignment / f"{notebook}.ipynb").read_text())
+        return template_cells(release, locked)
+
+
+def build_template(course: Course, assignment: str, workdir: Path) -> Template:
+    """Run ``nbgrader generate_assignment`` on a private copy of the assignment's source."""
+    root = workdir / "template"
+    shutil.copytree(course.source / assignment, root / "source" / assignment)
+    lines = [f"load_subconfig({str(course.config_file)!r})"] if course.config_file else []
+    lines += [
+        "c = get_config()",
+        f"c.CourseDirectory.root = {str(root)!r}",
+        f"c.CourseDirectory.course_id = {course.course_id!r}",
+        "c.CourseDirectory.source_directory = 'source'",
+        "c.CourseDirectory.release_directory = 'release'",
+        f"c.CourseDirectory.db_url = 'sqlite:///{root / 'gradebook.db'}'",
+    ]
+    (root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
+    cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force"]
+    proc = subprocess.run(cmd, cwd=root, env=tool_env(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    return Template(root, assignment)

@@ -1,0 +1,58 @@
+"""Feedback that shows results but never the hidden tests (nbgrader issue #917).
+
+Stock ``generate_feedback`` renders the autograded notebook, whose test cells carry the
+full source restored from the gradebook, hidden part included, and whose tracebacks
+quote the failing hidden line.  This preprocessor runs before the HTML export:
+
+* the region between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` is replaced
+  by one comment line;
+* an error in a test cell is shown as ``Name: message`` only, without the traceback (which
+  quotes source lines);
+* the grader's own inserted cells are removed and the test's source is the gradebook's.
+"""
+from __future__ import annotations
+
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Unicode
+
+from .instrument import MARK, TOKEN_MARK, is_test_cell
+
+PLACEHOLDER = "# (hidden tests: their results count in your score, their code is not shown)"
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """Strip hidden tests, tracebacks of tests and grader cells from the feedback notebook."""
+
+    begin = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
+    end = Unicode("END HIDDEN TESTS").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        from nbgrader.api import Gradebook
+
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gb:  # the test as written, without the grader's token lines
+            cells = gb.find_notebook(info["notebook"], info["assignment"]).source_cells
+            self._originals = {c.name: c.source for c in cells}
+        nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and c.source.startswith(MARK))]
+        return super().preprocess(nb, resources)
+
+    def _strip(self, source: str) -> str:
+        out, hidden = [], False
+        for line in source.split("\n"):
+            if self.begin in line:
+                hidden = True
+                out.append(PLACEHOLDER)
+            elif self.end in line:
+                hidden = False
+            elif not hidden and TOKEN_MARK not in line:
+                out.append(line)
+        return "\n".join(out)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and is_test_cell(cell):
+            original = self._originals.get(cell.metadata["nbgrader"]["grade_id"], cell.source)
+            cell.source = self._strip(original)
+            for out in cell.get("outputs", []):
+                if out.output_type == "error":
+                    out.traceback = [f"{out.ename}: {out.evalue}"]
+        return cell, resources

@@ -1,0 +1,141 @@
+"""Trusted code the grader injects into the student's kernel.
+
+``snapshot()`` runs in the first cell, before any student code; ``restore()`` runs in a
+cell of its own right before every test cell.  Between the two, student code may have
+replaced assert helpers, numpy.testing, lstm_ref's checkers, builtins, ``sys.exit``,
+IPython's ``showtraceback``, input/AST transformers or event callbacks; ``restore()``
+puts back every object the snapshot recorded, so the test runs against the originals.
+
+This file is read as text and executed inside the kernel (it is not imported there), so
+it may only use the standard library.  It is a second line of defence: the grader also
+refuses a test's points unless the test cell printed its per-run token, which it only
+reaches when every assertion before it passed.
+"""
+import builtins
+import importlib
+import sys
+import types
+
+_STATE: dict = {}
+_MISSING = object()
+
+
+def _is_python_function(value) -> bool:
+    return isinstance(value, types.FunctionType)
+
+
+def _snap_namespace(ns: dict) -> dict:
+    return dict(ns)
+
+
+def _snap_functions(ns: dict) -> dict:
+    """Code, defaults and closure-free state of the pure-Python functions in ``ns``."""
+    out = {}
+    for value in list(ns.values()):
+        if _is_python_function(value):
+            out[id(value)] = (value, value.__code__, value.__defaults__, value.__kwdefaults__)
+        elif isinstance(value, type) and value.__module__ == ns.get("__name__"):
+            out[id(value)] = (value, dict(vars(value)))
+    return out
+
+
+def _protected(prefixes) -> list:
+    return [m for name, m in list(sys.modules.items())
+            if isinstance(m, types.ModuleType) and any(name == p or name.startswith(p + ".") for p in prefixes)]
+
+
+def snapshot(prefixes) -> None:
+    """Record the pristine state of builtins, sys, os, IPython and the ``prefixes`` packages."""
+    for name in prefixes:
+        try:
+            importlib.import_module(name)
+        except Exception:  # a package the course does not use; nothing to protect
+            pass
+    ip = get_ipython()  # noqa: F821 (IPython puts it in builtins)
+    mods = _protected(list(prefixes) + ["builtins", "sys", "os", "numpy.testing", "unittest"])
+    _STATE["modules"] = [(m, _snap_namespace(vars(m)), _snap_functions(vars(m))) for m in mods]
+    _STATE["prefixes"] = list(prefixes)
+    classes = [c for c in type(ip).__mro__ if c is not object]
+    if getattr(ip, "kernel", None) is not None:
+        classes += [c for c in type(ip.kernel).__mro__ if c is not object]
+        _STATE["kernel"] = (ip.kernel, dict(vars(ip.kernel)))
+    _STATE["classes"] = [(c, dict(vars(c))) for c in classes]
+    _STATE["shell"] = (ip, dict(vars(ip)))
+    manager = ip.input_transformer_manager
+    _STATE["lists"] = [(ip, "input_transformers_post", list(ip.input_transformers_post)),
+                       (ip, "ast_transformers", list(ip.ast_transformers)),
+                       (manager, "cleanup_transforms", list(manager.cleanup_transforms)),
+                       (manager, "line_transforms", list(manager.line_transforms)),
+                       (manager, "token_transformers", list(manager.token_transformers))]
+    _STATE["manager"] = (ip, manager)
+    _STATE["events"] = {k: list(v) for k, v in ip.events.callbacks.items()}
+    _STATE["hooks"] = (sys.gettrace(), sys.getprofile())
+    _STATE["user"] = {}
+
+
+def record(names) -> None:
+    """Remember what the instructor's locked setup cell bound to ``names``."""
+    ns = get_ipython().user_ns  # noqa: F821
+    _STATE["user"].update({n: ns[n] for n in names if n in ns})
+
+
+def _restore_dict(target_set, current: dict, saved: dict, drop_new: bool) -> None:
+    for key, value in saved.items():
+        if current.get(key, _MISSING) is not value:
+            target_set(key, value)
+    if drop_new:
+        for key in [k for k in current if k not in saved]:
+            try:
+                target_set(key, _MISSING)
+            except (AttributeError, TypeError):
+                pass
+
+
+def _setter(obj):
+    def set_(key, value):
+        if value is _MISSING:
+            delattr(obj, key)
+        else:
+            setattr(obj, key, value)
+    return set_
+
+
+def restore() -> None:
+    """Put back everything :func:`snapshot` and :func:`record` saw."""
+    sys.settrace(None)
+    sys.setprofile(None)
+    for module, names, funcs in _STATE["modules"]:
+        _restore_dict(_setter(module), vars(module), names, drop_new=module is builtins)
+        for saved in funcs.values():
+            if len(saved) == 4:
+                fn, code, defaults, kwdefaults = saved
+                fn.__code__, fn.__defaults__, fn.__kwdefaults__ = code, defaults, kwdefaults
+            else:
+                cls, attrs = saved
+                _restore_dict(_setter(cls), dict(vars(cls)), attrs, drop_new=False)
+    for name in [n for n in list(sys.modules) if any(n == p or n.startswith(p + ".") for p in _STATE["prefixes"])]:
+        if not hasattr(sys.modules[name], "__file__") or not isinstance(sys.modules[name], types.ModuleType):
+            del sys.modules[name]  # a fake module object planted by the student
+    for cls, attrs in _STATE["classes"]:
+        _restore_dict(_setter(cls), dict(vars(cls)), attrs, drop_new=True)
+    for obj_key in ("shell", "kernel"):
+        if obj_key in _STATE:
+            obj, attrs = _STATE[obj_key]
+            current = vars(obj)
+            for key in [k for k in current if k not in attrs and callable(current[k])]:
+                del current[key]  # e.g. an instance-level showtraceback or run_cell
+            for key, value in attrs.items():
+                if current.get(key, _MISSING) is not value and callable(value):
+                    current[key] = value
+    ip = get_ipython()  # noqa: F821
+    shell, manager = _STATE["manager"]
+    shell.input_transformer_manager = manager
+    for owner, name, saved in _STATE["lists"]:
+        setattr(owner, name, list(saved))
+    for event, callbacks in _STATE["events"].items():
+        ip.events.callbacks[event] = list(callbacks)
+    ip.custom_exceptions = ()
+    ip.user_ns.update(_STATE["user"])
+    trace, profile = _STATE["hooks"]
+    sys.settrace(trace)
+    sys.setprofile(profile)

@@ -1,0 +1,141 @@
+"""Grade one student's submission in a temporary course of its own.
+
+Run as ``python -m grader.worker SPEC.json RESULT.json`` by :mod:`grader.run`, one process
+per student, under a wall-clock timeout.  The temporary course holds a copy of the
+template gradebook, the canonical (rebuilt and instrumented) notebooks and nothing else:
+no answer keys, no other student.  nbgrader autogrades and writes feedback there; the
+result (scores, notes, where the outputs are) goes to RESULT.json for the parent, which
+is the only process that writes the real gradebook.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from .canonical import BrokenNotebook, canonicalize, load_submission
+from .course import Template, tool_env
+from .instrument import instrument
+
+KERNEL_NAME = "grader-sandbox"
+_SKIP = {".ipynb_checkpoints", "__pycache__"}
+
+
+def write_kernelspec(tmp: Path, workdir: Path, spec: dict) -> None:
+    """A kernelspec whose argv starts the kernel through :mod:`grader.sandbox`."""
+    launcher = [sys.executable, str(Path(__file__).with_name("sandbox.py")),
+                "--workdir", str(workdir), "--rundir", str(tmp / "run"),
+                "--memory-mb", str(spec["memory_mb"]), "--cpu-s", str(spec["cpu_s"])]
+    if not spec["sandbox"]:
+        launcher.append("--no-bwrap")
+    argv = launcher + ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    kdir = tmp / "jupyter" / "kernels" / KERNEL_NAME
+    kdir.mkdir(parents=True)
+    (kdir / "kernel.json").write_text(json.dumps(
+        {"argv": argv, "display_name": "Python 3 (grader sandbox)", "language": "python", "env": {"PYTHONPATH": ""}}))
+
+
+def nbgrader_config(tmp: Path, spec: dict):
+    from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
+                                        GetGrades, IgnorePattern, LimitOutput, OverwriteKernelspec, SaveAutoGrades)
+    from traitlets.config import Config
+
+    from .execute import RobustExecute
+    from .feedback import HideHiddenTests
+
+    c = Config()
+    c.CourseDirectory.root = str(tmp)
+    c.CourseDirectory.course_id = spec["course_id"]
+    c.CourseDirectory.source_directory = "source"
+    c.CourseDirectory.db_url = f"sqlite:///{tmp / 'gradebook.db'}"
+    # OverwriteCells is replaced by grader.canonical, which rebuilt the notebook from the template
+    c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, CheckCellMetadata]
+    c.Autograde.autograde_preprocessors = [RobustExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                           SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    c.RobustExecute.kernel_name = KERNEL_NAME
+    c.RobustExecute.timeout = spec["cell_timeout"]
+    c.RobustExecute.startup_timeout = 120
+    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+    return c
+
+
+def prepare(spec: dict, tmp: Path) -> tuple[dict[str, list[str]], list[str]]:
+    """Copy gradebook and support files, write the canonical notebooks; return (notes, broken)."""
+    template = Template(Path(spec["template"]), spec["assignment"])
+    shutil.copy(template.gradebook, tmp / "gradebook.db")
+    src = template.root / "source" / spec["assignment"]
+    shutil.copytree(src, tmp / "source" / spec["assignment"], ignore=shutil.ignore_patterns("*.ipynb"))
+    sub_in = Path(spec["submission"])
+    sub_out = tmp / "submitted" / spec["student"] / spec["assignment"]
+    shutil.copytree(sub_in, sub_out, ignore=shutil.ignore_patterns("*.ipynb", *_SKIP))
+    notes: dict[str, list[str]] = {}
+    broken: list[str] = []
+    for name in template.notebooks():
+        path = sub_in / f"{name}.ipynb"
+        if not path.exists():
+            notes[name] = [f"{name}.ipynb was not submitted: 0 points"]
+            continue
+        try:
+            canon = canonicalize(load_submission(path), template.cells(name))
+        except BrokenNotebook as err:
+            notes[name] = [f"{err}: 0 points"]
+            broken.append(name)
+            continue
+        nb, _ = instrument(canon.nb)
+        notes[name] = canon.notes
+        (sub_out / f"{name}.ipynb").write_text(json.dumps(nb, indent=1))
+    return notes, broken
+
+
+def read_scores(tmp: Path, spec: dict) -> dict:
+    from nbgrader.api import Gradebook
+
+    out = {}
+    with Gradebook(f"sqlite:///{tmp / 'gradebook.db'}") as gb:
+        sub = gb.find_submission(spec["assignment"], spec["student"])
+        for nb in sub.notebooks:
+            out[nb.name] = {
+                "grades": {g.name: {"auto_score": g.auto_score, "max_score": g.max_score,
+                                    "needs_manual_grade": g.needs_manual_grade} for g in nb.grades},
+                "comments": {c.name: c.auto_comment for c in nb.comments},
+            }
+    return out
+
+
+def grade(spec: dict) -> dict:
+    """Autograde and generate feedback for one student in ``spec['tmp']``."""
+    import os
+
+    tmp = Path(spec["tmp"])
+    (tmp / "run").mkdir(parents=True)
+    notes, broken = prepare(spec, tmp)
+    submitted = tmp / "submitted" / spec["student"] / spec["assignment"]
+    if not list(submitted.glob("*.ipynb")):  # nothing nbgrader could grade: all zero
+        return {"ok": True, "notes": notes, "broken": broken, "scores": None}
+    workdir = tmp / "autograded" / spec["student"] / spec["assignment"]
+    write_kernelspec(tmp, workdir, spec)
+    os.environ.update(tool_env({"JUPYTER_PATH": str(tmp / "jupyter"), "JUPYTER_RUNTIME_DIR": str(tmp / "run"),
+                                "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_DATA_DIR": str(tmp / "data")}))
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    config = nbgrader_config(tmp, spec)
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    result = api.autograde(spec["assignment"], spec["student"], force=True, create=True)
+    if not result["success"]:
+        return {"ok": False, "notes": notes, "broken": broken, "error": (result.get("log", "") + (result.get("error") or ""))[-6000:]}
+    feedback = api.generate_feedback(spec["assignment"], spec["student"], force=True)
+    return {"ok": True, "notes": notes, "broken": broken, "scores": read_scores(tmp, spec),
+            "feedback_ok": feedback["success"], "feedback_error": (feedback.get("error") or "")[-2000:]}
+
+
+def main() -> None:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    result = grade(spec)
+    Path(sys.argv[2]).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
