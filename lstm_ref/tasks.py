@@ -73,7 +73,7 @@ def _check_sizes(name: str, T: int, N: int, T_min: int) -> None:
 
 
 def adding_target(x1: Tensor, x2: Tensor) -> Tensor:
-    """Target of the adding problem, ``0.5 + (X₁ + X₂) / 4``: the sum scaled into [0, 1]."""
+    """Target of the adding problem, ``0.5 + (X₁ + X₂) / 4``, the sum scaled into [0, 1] (eq:adding-target)."""
     return 0.5 + (x1 + x2) / 4.0
 
 

@@ -114,7 +114,7 @@ def _batch(cfg: TrainConfig, gen: torch.Generator, n: int, device):
 
 
 def _loss_and_correct(cfg: TrainConfig, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(loss, per-sequence error, per-sequence correct). Adding: MSE and |error| < 0.04."""
+    """(loss, per-sequence error, per-sequence correct). Adding: MSE and |error| < 0.04 (eq:adding-target)."""
     if cfg.task == "adding":
         err = (out - y).squeeze(1)  # (N,)
         return (err**2).mean(), err**2, err.abs() < ADDING_TOLERANCE
