@@ -1,0 +1,552 @@
+"""The book's labelled equations and the code that implements them agree.
+
+Four kinds of check, none of which needs a book build:
+
+1. every display equation in ``book/**/*.md`` carries a label ``(eq:...)``;
+2. every label cited in ``lstm_ref`` is defined exactly once in the book;
+3. every label defined in the core chapters is either cited by ``lstm_ref`` or listed in
+   ``DERIVATION_ONLY`` with the reason it has no implementation;
+4. for each implemented label of the core chapters, a numeric test runs the code that cites
+   it against the equation written out again here, independently (forward equations), or
+   against centred finite differences of an independent forward pass (BPTT equations).
+   Every such label must have a test in ``CHECKS``; a new label without one fails.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lstm_ref import LSTMParams
+from lstm_ref import numpy_lstm as nl
+from lstm_ref import torch_lstm as tl
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+CORE_CHAPTERS = ["intro", "notation", "rnn", "cell", "sequence", "bptt", "further_reading"]
+
+#: Labels of the core chapters that no code implements, and why.
+DERIVATION_ONLY = {
+    "eq:cell-state-jacobian": "a local derivative used in the text; its consequence is eq:bptt-dc-prev",
+    "eq:concat-split": "the identity W_f [h, x] = W_hf h + W_if x; LSTMParams.gate is tested in test_reference_*",
+    "eq:stacked-layers": "stacking is composition of lstm_forward calls, shown against nn.LSTM in sequence.md",
+    "eq:rnn-jacobian-product": "a product of eq:rnn-jacobian factors; rnn.md checks it against autograd",
+    "eq:rnn-bound": "an inequality (norm of a product), illustrated by measurement in rnn.md",
+    "eq:rnn-spectral-radius": "Gelfand's formula, a mathematical fact quoted in rnn.md",
+    "eq:clip-grad-norm": "torch.nn.utils.clip_grad_norm_ implements it; the course does not reimplement it",
+    "eq:cec": "the design argument for the constant error carousel, no computation",
+    "eq:bptt-loss": "defines the loss; any loss of this form is what lstm_backward's arguments encode",
+    "eq:bptt-forward": "restates eq:fused-preactivation with names for the slices of a_t",
+    "eq:bptt-chain-rule": "the chain rule on a graph; every eq:bptt-* equation is an instance",
+    "eq:bptt-dc-unrolled": "a closed form of the eq:bptt-dc recursion; bptt.md checks it numerically",
+    "eq:bptt-truncated": "the cut of truncated BPTT, done by calling lstm_backward per chunk in bptt.md",
+}
+
+LABEL = r"eq:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*"
+#: Directives whose body is code, not Markdown; any other ``{directive}`` holds Markdown.
+CODE_DIRECTIVES = {"{code-cell}", "{literalinclude}", "{code-block}", "{code}", "{sourcecode}"}
+
+
+# --- parsing the book -------------------------------------------------------------------------
+def book_files() -> list[Path]:
+    return sorted(p for p in BOOK.rglob("*.md") if "_build" not in p.parts)
+
+
+def display_equations(path: Path) -> list[tuple[int, str | None]]:
+    """``(line, label or None)`` for every display equation of a MyST file.
+
+    Math is looked for in Markdown, including inside directives such as admonitions, but
+    not in code fences (code cells, literal includes, plain code). ``{math}`` directives
+    count as display equations; their label is the ``:label:`` option.
+    """
+    found: list[tuple[int, str | None]] = []
+    stack: list[tuple[int, str]] = []  # open fences: (backtick count, "code" | "math" | "markdown")
+    lines = path.read_text(encoding="utf-8").split("\n")
+    k = 0
+    while k < len(lines):
+        line = lines[k]
+        fence = re.match(r"^\s*(`{3,}|~{3,})(.*)$", line)
+        in_code = any(kind == "code" for _, kind in stack)
+        if fence:
+            n, info = len(fence.group(1)), fence.group(2).strip()
+            directive = info.split()[0] if info else ""
+            if not info and stack and n >= stack[-1][0]:
+                stack.pop()  # a bare fence closes the innermost open one
+            elif in_code:
+                pass  # a fence-like line inside code is code
+            elif directive == "{math}":
+                stack.append((n, "math"))
+                label = None
+                j = k + 1
+                while j < len(lines) and lines[j].lstrip().startswith(":"):
+                    opt = re.match(rf"^\s*:label:\s*({LABEL})\s*$", lines[j])
+                    label = opt.group(1) if opt else label
+                    j += 1
+                found.append((k + 1, label))
+            elif directive.startswith("{") and directive not in CODE_DIRECTIVES:
+                stack.append((n, "markdown"))  # admonitions, figures, ...: Markdown inside
+            else:
+                stack.append((n, "code"))
+            k += 1
+            continue
+        if not in_code and not any(kind == "math" for _, kind in stack) and line.lstrip().startswith("$$"):
+            start = k
+            rest = line.lstrip()[2:]
+            if "$$" in rest:  # one-line display: $$ ... $$ (eq:label)
+                closing = rest[rest.index("$$"):]
+            else:
+                k += 1
+                while k < len(lines) and not lines[k].lstrip().startswith("$$"):
+                    k += 1
+                closing = lines[k].lstrip() if k < len(lines) else ""
+            m = re.match(rf"^\$\$\s*(?:\(({LABEL})\))?\s*$", closing)
+            found.append((start + 1, m.group(1) if m else None))
+        k += 1
+    return found
+
+
+def book_labels() -> dict[str, list[str]]:
+    """Label -> ``["book/x.md:line", ...]`` for every labelled display equation."""
+    where: dict[str, list[str]] = defaultdict(list)
+    for path in book_files():
+        for line, label in display_equations(path):
+            if label:
+                where[label].append(f"{path.relative_to(ROOT)}:{line}")
+    return where
+
+
+def core_labels() -> set[str]:
+    labels = set()
+    for name in CORE_CHAPTERS:
+        path = BOOK / f"{name}.md"
+        labels |= {label for _, label in display_equations(path) if label}
+    return labels
+
+
+def cited_labels() -> dict[str, set[str]]:
+    """Label -> files of ``lstm_ref`` whose code or docstrings cite it."""
+    cited: dict[str, set[str]] = defaultdict(set)
+    for path in sorted((ROOT / "lstm_ref").rglob("*.py")):
+        for label in re.findall(rf"(?<![\w]){LABEL}", path.read_text(encoding="utf-8")):
+            cited[label].add(str(path.relative_to(ROOT)))
+    return cited
+
+
+# --- 1-3: labels ------------------------------------------------------------------------------------
+def test_parser_finds_the_core_equations():
+    """Guards the parser itself: it must see labelled equations where we know there are some."""
+    labels = {label for _, label in display_equations(BOOK / "cell.md")}
+    assert {"eq:sigmoid", "eq:forget-gate", "eq:cell-state", "eq:hidden-state"} <= labels
+
+
+def test_parser_flags_an_unlabelled_equation(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "text\n\n$$\na = b\n$$\n\n```{code-cell} ipython3\nx = '$$'\n```\n\n$$\nc = d\n$$ (eq:c)\n"
+        ":::{note}\n$$\ne = f\n$$\n:::\n"
+    )
+    assert display_equations(page) == [(3, None), (11, "eq:c"), (15, None)]
+
+
+def test_every_display_equation_is_labelled():
+    missing = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in book_files()
+        for line, label in display_equations(path)
+        if label is None
+    ]
+    assert not missing, f"display equations without a (eq:...) label: {missing}"
+
+
+def test_no_label_is_defined_twice():
+    twice = {label: where for label, where in book_labels().items() if len(where) > 1}
+    assert not twice, f"labels defined more than once: {twice}"
+
+
+def test_every_label_cited_by_lstm_ref_is_defined_once_in_the_book():
+    defined = book_labels()
+    problems = {
+        label: f"cited in {sorted(files)}, defined {len(defined.get(label, []))} times"
+        for label, files in cited_labels().items()
+        if len(defined.get(label, [])) != 1
+    }
+    assert not problems, f"labels cited by lstm_ref but not defined exactly once in the book: {problems}"
+
+
+def test_core_labels_are_implemented_or_derivation_only():
+    cited = cited_labels()
+    unexplained = sorted(label for label in core_labels() if label not in cited and label not in DERIVATION_ONLY)
+    assert not unexplained, (
+        f"labels defined in the core chapters that no code in lstm_ref cites: {unexplained}; "
+        "cite them where they are implemented, or add them to DERIVATION_ONLY with a reason"
+    )
+
+
+def test_derivation_only_list_is_current():
+    stale = sorted(set(DERIVATION_ONLY) - core_labels())
+    implemented = sorted(set(DERIVATION_ONLY) & set(cited_labels()))
+    assert not stale, f"DERIVATION_ONLY names labels the core chapters no longer define: {stale}"
+    assert not implemented, f"DERIVATION_ONLY names labels that lstm_ref does cite (give them a CHECK): {implemented}"
+
+
+# --- 4: numeric checks, one per implemented label ---------------------------------------------------
+rng = np.random.default_rng(20260)
+TOL = 1e-7  # relative error of centred differences in float64 (lstm_ref.TOLERANCES)
+
+
+def rel_err(a, b) -> float:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def numeric_grad(f, x: np.ndarray, eps: float = 1e-4) -> np.ndarray:
+    """Five-point centred differences of the scalar f() w.r.t. x, perturbing x in place.
+
+    Error O(eps⁴) + O(1e-16 / eps): about 1e-12, so small gradient entries are checked to a
+    relative 1e-7 too. Written here so that the check does not depend on lstm_ref.gradcheck.
+    """
+    grad = np.zeros_like(x)
+    for k in np.ndindex(x.shape):
+        old = x[k]
+        values = []
+        for step in (2, 1, -1, -2):
+            x[k] = old + step * eps
+            values.append(f())
+        x[k] = old
+        grad[k] = (-values[0] + 8 * values[1] - 8 * values[2] + values[3]) / (12 * eps)
+    return grad
+
+
+def sig(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def ref_step(x, h, c, W_ih, W_hh, b):
+    """One LSTM step written out again, example by example, gate rows taken by hand."""
+    H = h.shape[1]
+    hs, cs = np.empty_like(h), np.empty_like(c)
+    for n in range(x.shape[0]):
+        a = W_ih @ x[n] + W_hh @ h[n] + b
+        i, f, g, o = sig(a[:H]), sig(a[H : 2 * H]), np.tanh(a[2 * H : 3 * H]), sig(a[3 * H :])
+        cs[n] = f * c[n] + i * g
+        hs[n] = o * np.tanh(cs[n])
+    return hs, cs
+
+
+def sizes(N=3, D=4, H=5):
+    params = LSTMParams.init(D, H, seed=int(rng.integers(1 << 30)), forget_bias=0.5)
+    x, h, c = rng.standard_normal((N, D)), rng.standard_normal((N, H)), rng.standard_normal((N, H))
+    return params, x, h, c
+
+
+def both_backends(fn_name):
+    """The NumPy function and the torch one wrapped to take and return NumPy arrays."""
+    def torch_version(*args):
+        conv = [torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args]
+        out = getattr(tl, fn_name)(*conv)
+        return out.numpy()
+
+    return [getattr(nl, fn_name), torch_version]
+
+
+def check_sigmoid():
+    z = rng.uniform(-30, 30, 200)
+    for sigmoid in both_backends("sigmoid"):
+        assert rel_err(sigmoid(z), 1 / (1 + np.exp(-z))) < 1e-12
+        with np.errstate(over="raise", invalid="raise"):  # no overflow; exactly 0 and 1 at the extremes
+            assert np.array_equal(sigmoid(np.array([-1000.0, 1000.0])), [0.0, 1.0])
+    zz = rng.uniform(-8, 8, 50)  # where σ' is large enough for differences to resolve it
+    s = nl.sigmoid(zz)
+    assert rel_err(numeric_grad(lambda: float(np.sum(nl.sigmoid(zz))), zz), s * (1 - s)) < TOL  # σ' = σ(1 - σ)
+
+
+def _check_gate(fn_name, gate, act):
+    params, x, h, _ = sizes()
+    H = params.hidden_size
+    k = "ifgo".index(gate)
+    rows = slice(k * H, (k + 1) * H)
+    W = np.hstack([params.W_hh[rows], params.W_ih[rows]])  # [h_{t-1}, x_t] order, by hand
+    expected = np.stack([act(W @ np.concatenate([h[n], x[n]]) + params.b[rows]) for n in range(len(x))])
+    for fn in both_backends(fn_name):
+        assert rel_err(fn(x, h, W, params.b[rows]), expected) < 1e-12
+    # and the fused step computes the same gate (its cache keeps the gates)
+    _, _, cache = nl.lstm_step(x, h, np.zeros_like(h), params)
+    assert rel_err(getattr(cache, gate), expected) < 1e-12
+
+
+def check_forget_gate():
+    _check_gate("forget_gate", "f", sig)
+
+
+def check_input_gate():
+    _check_gate("input_gate", "i", sig)
+
+
+def check_candidate():
+    _check_gate("candidate", "g", np.tanh)
+
+
+def check_output_gate():
+    _check_gate("output_gate", "o", sig)
+
+
+def check_cell_state():
+    f, c_prev, i, g = (rng.uniform(-1, 1, (3, 4)) for _ in range(4))
+    expected = np.array([[f[n, j] * c_prev[n, j] + i[n, j] * g[n, j] for j in range(4)] for n in range(3)])
+    for fn in both_backends("cell_state"):
+        assert rel_err(fn(f, c_prev, i, g), expected) < 1e-12
+    params, x, h, c = sizes()
+    _, c_new, cache = nl.lstm_step(x, h, c, params)
+    assert rel_err(c_new, cache.f * c + cache.i * cache.g) < 1e-12
+
+
+def check_hidden_state():
+    o, c = rng.uniform(0, 1, (3, 4)), rng.uniform(-3, 3, (3, 4))
+    expected = np.array([[o[n, j] * np.tanh(c[n, j]) for j in range(4)] for n in range(3)])
+    for fn in both_backends("hidden_state"):
+        assert rel_err(fn(o, c), expected) < 1e-12
+
+
+def check_fused_preactivation():
+    params, x, h, c = sizes()
+    h_ref, c_ref = ref_step(x, h, c, *params)
+    for step in (nl.lstm_step, lambda *a: tl.lstm_step(*(torch.from_numpy(v) for v in a[:3]), a[3].to_tensors())):
+        h_new, c_new, _ = step(x, h, c, params)
+        assert rel_err(np.asarray(h_new), h_ref) < 1e-12 and rel_err(np.asarray(c_new), c_ref) < 1e-12
+    xs = rng.standard_normal((4,) + x.shape)  # and over a sequence, with the input projection hoisted
+    hs, _, _ = nl.lstm_forward(xs, params, h, c)
+    for t in range(4):
+        h, c = ref_step(xs[t], h, c, *params)
+        assert rel_err(hs[t], h) < 1e-12
+
+
+def check_rnn_step():
+    from lstm_ref.rnn import rnn_step
+
+    x, h = rng.standard_normal((3, 4)), rng.standard_normal((3, 5))
+    W_ih, W_hh, b = rng.standard_normal((5, 4)), rng.standard_normal((5, 5)), rng.standard_normal(5)
+    expected = np.stack([np.tanh(W_hh @ h[n] + W_ih @ x[n] + b) for n in range(3)])
+    got = rnn_step(*(torch.from_numpy(a) for a in (x, h, W_ih, W_hh, b)))
+    assert rel_err(got.numpy(), expected) < 1e-12
+
+
+def check_rnn_jacobian():
+    from lstm_ref.rnn import rnn_jacobian
+
+    x, h_prev = rng.standard_normal((2, 3)), rng.standard_normal((2, 4))
+    W_ih, W_hh, b = rng.standard_normal((4, 3)), rng.standard_normal((4, 4)) * 0.5, rng.standard_normal(4)
+    h = np.tanh(h_prev @ W_hh.T + x @ W_ih.T + b)
+    J = rnn_jacobian(torch.from_numpy(h), torch.from_numpy(W_hh)).numpy()  # (N, H, H)
+    for n in range(2):
+        for j in range(4):  # row j of the Jacobian = gradient of h_j w.r.t. h_prev, by differences
+            hp = h_prev[n].copy()
+            num = numeric_grad(lambda: float(np.tanh(W_hh @ hp + W_ih @ x[n] + b)[j]), hp)
+            assert rel_err(J[n, j], num) < TOL
+
+
+# BPTT pieces: the backward of one cell, from the fused pre-activation a (N, 4H) and c_prev.
+def _cell_setup(N=3, H=4):
+    a = rng.standard_normal((N, 4 * H))
+    c_prev, dh, dc = (rng.standard_normal((N, H)) for _ in range(3))
+    return a, c_prev, dh, dc, H
+
+
+def _cell_forward_from(a, c_prev, H):
+    i, f, g, o = sig(a[:, :H]), sig(a[:, H : 2 * H]), np.tanh(a[:, 2 * H : 3 * H]), sig(a[:, 3 * H :])
+    c = f * c_prev + i * g
+    return i, f, g, o, c, np.tanh(c), o * np.tanh(c)
+
+
+def _cell_backward_numpy_and_torch(dh, dc, i, f, g, o, c_prev, tanh_c):
+    out_np = nl._cell_backward(dh, dc, i, f, g, o, c_prev, tanh_c)
+    t = [torch.from_numpy(v) for v in (dh, dc, i, f, g, o, c_prev, tanh_c)]
+    out_t = tuple(v.numpy() for v in tl._cell_backward(*t))
+    return [out_np, out_t]
+
+
+def _loss(h, c, dh, dc):
+    """L = <dh, h_t> + <dc, c_t>: dh is then δh_t and dc is δ⁺c_t, as the step receives them."""
+    return float(np.sum(dh * h) + np.sum(dc * c))
+
+
+def check_bptt_preactivation():
+    a, c_prev, dh, dc, H = _cell_setup()
+    i, f, g, o, c, tanh_c, h = _cell_forward_from(a, c_prev, H)
+
+    def L():
+        *_, c, _, h = _cell_forward_from(a, c_prev, H)
+        return _loss(h, c, dh, dc)
+
+    num = numeric_grad(L, a)
+    for da, _ in _cell_backward_numpy_and_torch(dh, dc, i, f, g, o, c_prev, tanh_c):
+        assert rel_err(da, num) < TOL
+
+
+def _gate_grads_by_differences(a, c_prev, dh, dc, H):
+    """δi, δf, δg, δo, δc by differences: perturb each quantity with the others held fixed."""
+    i, f, g, o, c, _, _ = _cell_forward_from(a, c_prev, H)
+    q = {"i": i.copy(), "f": f.copy(), "g": g.copy(), "o": o.copy()}
+
+    def L():
+        cc = q["f"] * c_prev + q["i"] * q["g"]
+        return _loss(q["o"] * np.tanh(cc), cc, dh, dc)
+
+    grads = {name: numeric_grad(L, q[name]) for name in q}
+    cc = c.copy()
+    grads["c"] = numeric_grad(lambda: _loss(o * np.tanh(cc), cc, dh, dc), cc)  # total δc_t: both paths
+    cp = c_prev.copy()  # gates held fixed: the share of δc_{t-1} that flows through c_t
+    grads["c_prev"] = numeric_grad(lambda: _loss(o * np.tanh(f * cp + i * g), f * cp + i * g, dh, dc), cp)
+    return grads
+
+
+def _code_gate_grads(da, dc_prev, i, f, g, o, H):
+    """Undo the local derivatives of eq:bptt-preactivation to read δi, δf, δg, δo out of da."""
+    return {
+        "i": da[:, :H] / (i * (1 - i)),
+        "f": da[:, H : 2 * H] / (f * (1 - f)),
+        "g": da[:, 2 * H : 3 * H] / (1 - g**2),
+        "o": da[:, 3 * H :] / (o * (1 - o)),
+        "c": dc_prev / f,  # dc_prev = f ⊙ δc_t (eq:bptt-dc-prev)
+    }
+
+
+def _check_cell_piece(names):
+    a, c_prev, dh, dc, H = _cell_setup()
+    a[:] = np.clip(a, -3, 3)  # keep σ' and tanh' away from 0 so that dividing by them is exact enough
+    i, f, g, o, c, tanh_c, _ = _cell_forward_from(a, c_prev, H)
+    expected = _gate_grads_by_differences(a, c_prev, dh, dc, H)
+    for da, dc_prev in _cell_backward_numpy_and_torch(dh, dc, i, f, g, o, c_prev, tanh_c):
+        got = _code_gate_grads(da, dc_prev, i, f, g, o, H) | {"c_prev": dc_prev}
+        for name in names:
+            assert rel_err(got[name], expected[name]) < 1e-6, name
+
+
+def check_bptt_do():
+    _check_cell_piece(["o"])
+
+
+def check_bptt_dc():
+    _check_cell_piece(["c"])
+
+
+def check_bptt_gates():
+    _check_cell_piece(["i", "f", "g"])
+
+
+def check_bptt_dc_prev():
+    _check_cell_piece(["c_prev"])
+
+
+def _step_grads_by_differences(params, x, h, c, dh, dc):
+    W_ih, W_hh, b = (params.W_ih.copy(), params.W_hh.copy(), params.b.copy())
+    args = {"x": x.copy(), "h_prev": h.copy(), "W_ih": W_ih, "W_hh": W_hh, "b": b}
+
+    def L():
+        h_new, c_new = ref_step(args["x"], args["h_prev"], c, args["W_ih"], args["W_hh"], args["b"])
+        return _loss(h_new, c_new, dh, dc)
+
+    return {name: numeric_grad(L, arr) for name, arr in args.items()}
+
+
+def _check_step_piece(names):
+    params, x, h, c = sizes()
+    dh, dc = rng.standard_normal(h.shape), rng.standard_normal(h.shape)
+    expected = _step_grads_by_differences(params, x, h, c, dh, dc)
+    results = []
+    _, _, cache = nl.lstm_step(x, h, c, params)
+    results.append(nl.lstm_step_backward(dh, dc, cache))
+    T = lambda a: torch.from_numpy(a)  # noqa: E731
+    _, _, cache_t = tl.lstm_step(T(x), T(h), T(c), params.to_tensors())
+    dx, dh_prev, dc_prev, grads = tl.lstm_step_backward(T(dh), T(dc), cache_t)
+    results.append((dx.numpy(), dh_prev.numpy(), dc_prev.numpy(), grads.to_numpy()))
+    for dx, dh_prev, _, grads in results:
+        got = {"x": dx, "h_prev": dh_prev, "W_ih": grads.W_ih, "W_hh": grads.W_hh, "b": grads.b}
+        for name in names:
+            assert rel_err(got[name], expected[name]) < TOL, name
+
+
+def check_bptt_dx():
+    _check_step_piece(["x"])
+
+
+def check_bptt_dh_prev():
+    _check_step_piece(["h_prev"])
+
+
+def _check_sequence(names, T=4):
+    """lstm_backward against differences of the independent forward loop, loss at every step."""
+    params, x0, h0, c0 = sizes()
+    xs = rng.standard_normal((T,) + x0.shape)
+    dhs = rng.standard_normal((T,) + h0.shape)
+    W = {"W_ih": params.W_ih.copy(), "W_hh": params.W_hh.copy(), "b": params.b.copy()}
+    args = {"x": xs.copy(), "h0": h0.copy(), **W}
+
+    def L():
+        h, c, total = args["h0"], c0, 0.0
+        for t in range(T):
+            h, c = ref_step(args["x"][t], h, c, args["W_ih"], args["W_hh"], args["b"])
+            total += float(np.sum(dhs[t] * h))
+        return total
+
+    expected = {name: numeric_grad(L, arr) for name, arr in args.items() if name in names}
+    _, _, cache = nl.lstm_forward(xs, params, h0, c0)
+    dx, dh0, _, grads = nl.lstm_backward(dhs, cache)
+    got = {"x": dx, "h0": dh0, "W_ih": grads.W_ih, "W_hh": grads.W_hh, "b": grads.b}
+    _, _, cache_t = tl.lstm_forward(torch.from_numpy(xs), params.to_tensors(), torch.from_numpy(h0), torch.from_numpy(c0))
+    dx_t, dh0_t, _, grads_t = tl.lstm_backward(torch.from_numpy(dhs), cache_t)
+    got_t = {"x": dx_t.numpy(), "h0": dh0_t.numpy(), **dict(grads_t.to_numpy().items())}
+    for name in names:
+        assert rel_err(got[name], expected[name]) < TOL, name
+        assert rel_err(got_t[name], expected[name]) < TOL, f"torch {name}"
+
+
+def check_bptt_dh():
+    _check_sequence(["h0", "x"])  # δh_t must add the loss at t and the message from t+1
+
+
+def check_bptt_dW():
+    _check_step_piece(["W_ih", "W_hh", "b"])
+    _check_sequence(["W_ih", "W_hh", "b"])  # summed over all T steps
+
+
+CHECKS = {
+    "eq:sigmoid": check_sigmoid,
+    "eq:forget-gate": check_forget_gate,
+    "eq:input-gate": check_input_gate,
+    "eq:candidate": check_candidate,
+    "eq:output-gate": check_output_gate,
+    "eq:cell-state": check_cell_state,
+    "eq:hidden-state": check_hidden_state,
+    "eq:fused-preactivation": check_fused_preactivation,
+    "eq:rnn-step": check_rnn_step,
+    "eq:rnn-jacobian": check_rnn_jacobian,
+    "eq:bptt-dh": check_bptt_dh,
+    "eq:bptt-do": check_bptt_do,
+    "eq:bptt-dc": check_bptt_dc,
+    "eq:bptt-gates": check_bptt_gates,
+    "eq:bptt-dc-prev": check_bptt_dc_prev,
+    "eq:bptt-preactivation": check_bptt_preactivation,
+    "eq:bptt-dx": check_bptt_dx,
+    "eq:bptt-dh-prev": check_bptt_dh_prev,
+    "eq:bptt-dW": check_bptt_dW,
+}
+
+
+def implemented_core_labels() -> list[str]:
+    return sorted(core_labels() & set(cited_labels()))
+
+
+def test_every_implemented_core_label_has_a_numeric_check():
+    missing = [label for label in implemented_core_labels() if label not in CHECKS]
+    assert not missing, f"implemented labels of the core chapters without a numeric check in CHECKS: {missing}"
+
+
+@pytest.mark.parametrize("label", sorted(CHECKS))
+def test_equation_is_implemented_as_written(label):
+    assert label in cited_labels(), f"{label} has a check but no code in lstm_ref cites it"
+    assert label in core_labels(), f"{label} has a check but the core chapters do not define it"
+    CHECKS[label]()
