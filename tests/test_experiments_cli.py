@@ -77,3 +77,13 @@ def test_training_solves_a_short_adding_problem():
     assert record["solved"], f"not solved after {record['sequences']} sequences: {record['curve'][-3:]}"
     assert record["sequences"] < 40_000
     assert record["test"]["wrong"] / record["test"]["n"] < 0.05
+
+
+def test_cli_temporal_order_task(tmp_path):
+    out = tmp_path / "order.json"
+    result = main(["temporal-order", "--T", "20", "--seeds", "1", "--models", "lstm", "cifg", "--max-sequences", "32",
+                   "--window", "32", "--test-size", "16", "--no-progress", "--out", str(out)])
+    assert json.loads(out.read_text()) == result
+    assert [r["config"]["task"] for r in result["runs"]] == ["temporal-order"] * 2
+    for r in result["runs"]:  # 4 classes: cross-entropy starts near ln 4
+        assert r["test"]["n"] == 16 and abs(r["test"]["loss"] - 1.386) < 0.3
