@@ -59,9 +59,9 @@ def generate(out: Path, root: Path = ROOT) -> list[Path]:
     """Write the release of every assignment under ``out``; return the files written."""
     with tempfile.TemporaryDirectory(prefix="lstm-course-") as tmp:
         course = temp_course(Path(tmp) / "course", root)
+        nbgrader(course, "generate_assignment", "*", "--force")  # one process for all of them
         written = []
         for name in assignments(root):
-            nbgrader(course, "generate_assignment", name, "--force")
             target = out / name
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(course / "exercises" / name, target, ignore=_SKIP)
