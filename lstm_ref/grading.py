@@ -360,7 +360,7 @@ def _backward_mistakes(dhs, cache, dh_T=None, dc_T=None):
         dh_next, dc_next, dxs, steps = dh_T, dc_T, [None] * T, [None] * T
         for t in reversed(range(T)):
             dh = dhs[t] + dh_next if carry_dh else dhs[t] + (dh_T if t == T - 1 else 0)
-            dc = dc_next if carry_dc or t == T - 1 else zeros
+            dc = dc_next if carry_dc else zeros  # zeros: neither dc_T nor step t+1's dc_prev
             dxs[t], dh_next, dc_next, steps[t] = ref.lstm_step_backward(dh, dc, step_cache(t))
         if keep_grads == "sum":
             grads = [sum(getattr(s, k) for s in steps) for k in ("W_ih", "W_hh", "b")]
@@ -697,7 +697,8 @@ def check_torch_autograd(student_fn: Callable, *, hidden: bool = False) -> None:
         for label, g in zip(labels, mine):
             if g is None:
                 raise AssertionError(f"{name}: no gradient reaches {label[5:]}: is it used, and not detached?")
-        _verify(f"{name} (autograd)", case, labels, mine, expected, lambda: [])
+        # The values were checked first, so wrong gradients mean autograd lost part of the graph.
+        _verify(f"{name} (autograd)", case, labels, mine, expected, lambda: [(_DETACHED, lambda: [None] * 6)])
 
 
 def check_device_agnostic(student_fn: Callable) -> None:
@@ -728,6 +729,8 @@ def check_device_agnostic(student_fn: Callable) -> None:
                 )
 
 
+_DETACHED = ("h and c are right but their gradients are not: part of the computation is hidden from "
+             "autograd (.detach(), .numpy(), .data or an in-place edit)")
 _CELL_PARAMS = {"weight_ih": ("4H", "D"), "weight_hh": ("4H", "H"), "bias_ih": ("4H",), "bias_hh": ("4H",)}
 
 
@@ -771,7 +774,10 @@ def check_lstm_cell(student_cls, *, hidden: bool = False) -> None:
             no_hh = LSTMParams(params.W_ih, params.W_hh, sd["bias_ih"])
             step = _mistakes("lstm_step", (x.numpy(), h.numpy(), c.numpy(), params))
             wrong_bias = _forward_variant(x.numpy()[None], no_hh, h.numpy(), c.numpy())[1:]
-            return [(f"dropped bias_hh: add both biases, bias_ih + bias_hh", lambda: [*wrong_bias, None, None, None, None, None])] + [
+            return [
+                (_DETACHED, lambda: [expected[0], expected[1], None, None, None, None, expected[6]]),
+                ("dropped bias_hh: add both biases, bias_ih + bias_hh", lambda: [*wrong_bias, None, None, None, None, None]),
+            ] + [
                 (d, lambda run=run: [*run(), None, None, None, None, None]) for d, run in step
             ]
 

@@ -1,0 +1,136 @@
+"""Deliberately wrong answers, and a way to run a notebook's tests without a kernel.
+
+Shared by tests/test_grading.py (every mistake, in-process, fast) and tests/test_course.py
+(a representative few through the real ``nbgrader autograde``). Each wrong answer is the
+answer key with one edit, so it follows the key when the key changes (an edit that no
+longer applies fails loudly).
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import submissions  # noqa: E402
+
+NOTEBOOK = {"01_gates": "gates", "02_sequences": "sequences", "03_bptt": "bptt", "04_pytorch": "pytorch"}
+#: Cells too slow for the in-process runs (training); nbgrader runs cover them.
+SLOW = {"run_training", "test_memory_task"}
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One wrong answer: an edit of the key and what the tests must say about it."""
+
+    name: str
+    assignment: str
+    grade_id: str  # the solution cell edited
+    old: str
+    new: str
+    fails: frozenset[str]  # test cells that must lose their points, and no others
+    says: str  # a phrase the failing test's message must contain
+
+
+def _m(name, assignment, grade_id, old, new, fails, says):
+    return Mistake(name, assignment, grade_id, old, new, frozenset(fails.split()), says)
+
+
+MISTAKES = [
+    _m("naive-sigmoid", "01_gates", "sigmoid", "e = np.exp(-np.abs(z))\n    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))",
+       "return 1.0 / (1.0 + np.exp(-z))", "test_sigmoid", "overflows"),
+    _m("gate-bias-missing", "01_gates", "forget_gate", "@ W_f.T + b_f)", "@ W_f.T)", "test_forget_gate", "bias left out"),
+    _m("gate-concat-xh", "01_gates", "input_gate", "[h_prev, x]", "[x, h_prev]", "test_input_gate", "[x, h] concatenated instead of [h, x]"),
+    _m("candidate-sigmoid", "01_gates", "candidate", "np.tanh(", "sigmoid(", "test_candidate", "σ where tanh belongs"),
+    _m("output-gate-tanh", "01_gates", "output_gate", "return sigmoid(", "return np.tanh(", "test_output_gate", "tanh where σ belongs"),
+    _m("cell-f-i-swapped", "01_gates", "cell_state", "f * c_prev + i * g", "i * c_prev + f * g", "test_cell_state", "f and i swapped"),
+    _m("hidden-no-tanh", "01_gates", "hidden_state", "o * np.tanh(c)", "o * c", "test_hidden_state", "tanh missing on c"),
+    _m("step-gate-order", "01_gates", "lstm_step", "g = np.tanh(a[:, 2 * H : 3 * H])\n    o = sigmoid(a[:, 3 * H :])",
+       "g = np.tanh(a[:, 3 * H :])\n    o = sigmoid(a[:, 2 * H : 3 * H])", "test_lstm_step", "gate order swapped"),
+    _m("step-bias-missing", "01_gates", "lstm_step", " + params.b  # (N, 4H)", "  # (N, 4H)", "test_lstm_step", "bias left out"),
+    _m("step-candidate-sigmoid", "01_gates", "lstm_step", "g = np.tanh(", "g = sigmoid(", "test_lstm_step", "σ where tanh belongs, in the g gate"),
+    _m("step-no-tanh-c", "01_gates", "lstm_step", "h = o * np.tanh(c)", "h = o * c", "test_lstm_step", "tanh missing on c"),
+    _m("forward-gate-order", "02_sequences", "lstm_forward", "i, f = sigmoid(a[:, :H]), sigmoid(a[:, H : 2 * H])",
+       "f, i = sigmoid(a[:, :H]), sigmoid(a[:, H : 2 * H])", "test_lstm_forward", "gate order swapped"),
+    _m("forward-states-ignored", "02_sequences", "lstm_forward", "if h0 is None else h0\n    c = np.zeros((N, H), dtype=x.dtype) if c0 is None",
+       "if True else h0\n    c = np.zeros((N, H), dtype=x.dtype) if True", "test_lstm_forward", "initial states ignored"),
+    _m("from-torch-dropped-bias-hh", "02_sequences", "params_from_torch", "(lstm.bias_ih_l0 + lstm.bias_hh_l0)", "(lstm.bias_ih_l0)",
+       "test_params_from_torch", "dropped bias_hh when porting"),
+    _m("to-torch-dropped-bias-hh", "02_sequences", "params_to_torch", "lstm.bias_hh_l0.zero_()", "pass",
+       "test_params_to_torch", "dropped bias_hh when porting"),
+    _m("step-backward-dc-not-accumulated", "03_bptt", "lstm_step_backward", "dc = dc + dh * o", "dc = dh * o",
+       "test_lstm_step_backward test_lstm_backward", "dc not accumulated from the future step"),
+    _m("backward-dc-not-carried", "03_bptt", "lstm_backward", "dhs[t] + dh_next, dc_next, step", "dhs[t] + dh_next, np.zeros_like(dc_next), step",
+       "test_lstm_backward", "dc not accumulated from the future step"),
+    _m("backward-dh-not-carried", "03_bptt", "lstm_backward", "lstm_step_backward(dhs[t] + dh_next,", "lstm_step_backward(dhs[t] + (dh_next if t == T - 1 else 0),",
+       "test_lstm_backward", "dh not accumulated from the future step"),
+    _m("backward-grads-not-summed", "03_bptt", "lstm_backward", "grads = LSTMParams(*(a + b for a, b in zip(grads, step_grads)))",
+       "grads = step_grads", "test_lstm_backward", "not summed over time"),
+    _m("numgrad-forward-difference", "03_bptt", "numerical_gradient", "x[k] = old - h\n        f_minus = f()\n        x[k] = old\n        grad[k] = (f_plus - f_minus) / (2 * h)",
+       "x[k] = old\n        f_minus = f()\n        grad[k] = (f_plus - f_minus) / h", "test_numerical_gradient", "forward difference"),
+    _m("numgrad-not-restored", "03_bptt", "numerical_gradient", "        x[k] = old\n        grad[k]", "        grad[k]",
+       "test_numerical_gradient", "restore each entry"),
+    _m("numgrad-over-h", "03_bptt", "numerical_gradient", "/ (2 * h)", "/ h", "test_numerical_gradient", "divided by h instead of 2h"),
+    _m("torch-step-fixed-device", "04_pytorch", "lstm_step", "+ params.b  # (N, 4H)", "+ params.b + torch.zeros(params.b.shape)  # (N, 4H)",
+       "test_lstm_step_device", "inputs' device"),
+    _m("torch-step-gate-order", "04_pytorch", "lstm_step", "i, f, g, o = a.chunk", "i, f, o, g = a.chunk",
+       "test_lstm_step test_lstm_step_autograd test_lstm_cell", "gate order swapped"),
+    _m("torch-step-detached", "04_pytorch", "lstm_step", "return h, c, None", "return h.detach(), c, None",
+       "test_lstm_step_autograd test_lstm_cell", "gradient"),
+    _m("cell-dropped-bias-hh", "04_pytorch", "lstm_cell", "self.bias_ih + self.bias_hh", "self.bias_ih", "test_lstm_cell", "dropped bias_hh"),
+    _m("grad-norms-of-states", "04_pytorch", "hidden_grad_norms", "return torch.stack([g.norm() for g in grads])",
+       "return torch.stack([h.norm() for h in hs])", "test_hidden_grad_norms", "norms of the hidden states themselves"),
+]
+
+#: Answers that hand the work to the reference, each imported a different way.
+CHEATS = {
+    "01_gates": {
+        "sigmoid": "from lstm_ref.numpy_lstm import *",
+        "forget_gate": "import lstm_ref.numpy_lstm as r\n\ndef forget_gate(x, h_prev, W_f, b_f):\n    return r.forget_gate(x, h_prev, W_f, b_f)",
+        "input_gate": "import importlib\n\ninput_gate = importlib.import_module('lstm_ref.numpy_lstm').input_gate",
+        "candidate": "import types, lstm_ref.numpy_lstm as r\n\ncandidate = types.FunctionType(r.candidate.__code__, r.__dict__, 'candidate')",
+        "output_gate": "from lstm_ref import numpy_lstm\n\ndef output_gate(x, h_prev, W_o, b_o):\n    return numpy_lstm._gate_preactivation(x, h_prev, W_o, b_o, 'W_o', 'b_o') * 0 + numpy_lstm.sigmoid(numpy_lstm._gate_preactivation(x, h_prev, W_o, b_o, 'W_o', 'b_o'))",
+        "cell_state": "from lstm_ref.numpy_lstm import cell_state",
+        "hidden_state": "from lstm_ref.numpy_lstm import hidden_state as _h\n\ndef hidden_state(o, c):\n    return _h(o, c)",
+        "lstm_step": "import sys\n\ndef lstm_step(x, h_prev, c_prev, params):\n    return sys.modules['lstm_ref.numpy_lstm'].lstm_step(x, h_prev, c_prev, params)",
+    },
+    "03_bptt": {
+        "lstm_step_backward": "from lstm_ref.numpy_lstm import lstm_step_backward",
+        "lstm_backward": "from lstm_ref import numpy_lstm\nlstm_backward = numpy_lstm.lstm_backward",
+        "numerical_gradient": "from lstm_ref.gradcheck import numerical_gradient",
+    },
+}
+
+
+def answers_with(mistake: Mistake) -> dict[str, str]:
+    key = submissions.key_answers(mistake.assignment, NOTEBOOK[mistake.assignment])
+    return submissions.mutate(key, mistake.grade_id, mistake.old, mistake.new)
+
+
+def run_in_process(assignment: str, answers: dict[str, str], skip: set[str] = SLOW) -> dict[str, str | None]:
+    """Run the answer key's read-only, answer and test cells (hidden tests included) in one namespace.
+
+    Returns ``{test grade_id: None if it passed, else the error message}``: what nbgrader
+    would grade, without a kernel.
+    """
+    key = nbformat.read(ROOT / "solutions" / assignment / f"{NOTEBOOK[assignment]}.ipynb", as_version=4)
+    namespace: dict = {"__name__": "__main__"}
+    results = {}
+    for cell in key.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        grade_id = meta.get("grade_id")
+        if cell.cell_type != "code" or grade_id is None or grade_id in skip:
+            continue
+        source = answers.get(grade_id, cell.source) if meta.get("solution") else cell.source
+        try:
+            exec(compile(source, f"<{grade_id}>", "exec"), namespace)
+        except Exception as err:  # noqa: BLE001 -- a failing cell is a result, as in nbgrader
+            if meta.get("grade"):
+                results[grade_id] = f"{type(err).__name__}: {err}"
+            continue
+        if meta.get("grade"):
+            results[grade_id] = None
+    return results
