@@ -32,6 +32,7 @@ class TemplateCell:
     grade_id: str | None
     locked: bool
     solution: bool
+    released: str = ""  # the source students were given (no hidden tests)
 
 
 @dataclass
@@ -51,11 +52,13 @@ def load_submission(path: Path) -> dict:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BrokenNotebook(f"{path.name} is not valid notebook JSON ({err})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        raise BrokenNotebook(f"{path.name} is JSON but not a notebook (no list of cells)")
+    if not isinstance(data, dict):
+        raise BrokenNotebook(f"{path.name} is JSON but not a notebook (not an object)")
     version = data.get("nbformat")
     if version != 4:
         raise BrokenNotebook(f"{path.name} has nbformat version {version!r}; expected 4 (save it with Jupyter 4+)")
+    if not isinstance(data.get("cells"), list):
+        raise BrokenNotebook(f"{path.name} is JSON but not a notebook (no list of cells)")
     return data
 
 
@@ -82,9 +85,10 @@ def template_cells(release_nb: dict, locked_sources: dict[str, tuple[str, str]])
         grade_id = meta.get("grade_id")
         locked = bool(meta.get("locked"))
         cell = json.loads(json.dumps(cell))  # a private copy we may edit
+        released = _source(cell)
         if locked and grade_id in locked_sources:
             cell["cell_type"], cell["source"] = locked_sources[grade_id]
-        out.append(TemplateCell(cell, grade_id, locked, bool(meta.get("solution"))))
+        out.append(TemplateCell(cell, grade_id, locked, bool(meta.get("solution")), released))
     return out
 
 
@@ -109,13 +113,13 @@ def canonicalize(submission: dict, template: list[TemplateCell]) -> Canonical:
     notes: list[str] = []
     anchor: str | None = None
     seen_ids: set[str] = set()
+    duplicates = 0
     for cell in submission["cells"]:
         if not isinstance(cell, dict):
             raise BrokenNotebook("a cell of the notebook is not a JSON object")
         grade_id = _nbgrader_meta(cell).get("grade_id")
         cell_id = cell.get("id")
-        if cell_id is not None and cell_id in seen_ids:
-            notes.append(f"duplicate cell id {cell_id!r} ignored")
+        duplicates += cell_id is not None and cell_id in seen_ids
         seen_ids.add(cell_id)
         if grade_id in known and grade_id not in answers and grade_id not in extras:
             tmpl = known[grade_id]
@@ -123,7 +127,7 @@ def canonicalize(submission: dict, template: list[TemplateCell]) -> Canonical:
                 if cell.get("cell_type") != tmpl.cell["cell_type"]:
                     notes.append(f"answer cell {grade_id!r} had its type changed; taken as {tmpl.cell['cell_type']}")
                 answers[grade_id] = _source(cell)
-            elif _source(cell) != _source(tmpl.cell) or cell.get("cell_type") != tmpl.cell["cell_type"]:
+            elif _source(cell).strip() != tmpl.released.strip() or cell.get("cell_type") != tmpl.cell["cell_type"]:
                 notes.append(f"locked cell {grade_id!r} was modified; the original was restored")
             extras[grade_id] = []
             anchor = grade_id
@@ -133,11 +137,13 @@ def canonicalize(submission: dict, template: list[TemplateCell]) -> Canonical:
         extra = _extra_cell(cell)
         if extra is not None:
             extras[anchor].append(extra)
-    if not answers and not any(known[g].locked for g in extras if g in known):
+    if len(extras) == 1:  # only the segment before any known cell: no grade_id was found
         raise BrokenNotebook(
             "no cell carries nbgrader metadata (it was stripped, or this is not the assignment's "
             "notebook); fetch the notebook again and copy your answers into it"
         )
+    if duplicates:
+        notes.append(f"{duplicates} duplicate cell id(s) replaced by fresh ones")
     cells = list(extras[None])
     for tmpl in template:
         cell = json.loads(json.dumps(tmpl.cell))

@@ -70,8 +70,11 @@ class RobustExecute(Execute):
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except (DeadKernelError, CellTimeoutError, RuntimeError) as err:
-            cell.outputs = list(cell.get("outputs", [])) + [
-                _error("KernelDied", f"the kernel stopped while running this cell ({type(err).__name__}); it was restarted")]
+            if isinstance(err, CellTimeoutError):
+                why = _error("CellTimeoutError", f"this cell ran longer than {self.timeout} s and was stopped")
+            else:
+                why = _error("KernelDied", "the kernel died while running this cell (exit, crash or resource limit)")
+            cell.outputs = list(cell.get("outputs", [])) + [why]
             self._restart()
             return cell, resources
         timed_out = any(o.get("ename") == "CellTimeoutError" for o in cell.outputs if o.output_type == "error")

@@ -24,6 +24,9 @@ from nbformat.v4 import new_code_cell
 MARK = "# grader:guard"
 TOKEN_MARK = "# grader:token"
 TOKEN_PREFIX = "GRADER-PASS"
+# pure-Python packages whose modules imported after the snapshot are dropped before each
+# test, so the test's own import loads them fresh from disk (never numpy: C extensions)
+FRESH = ["lstm_ref"]
 _GUARD_SOURCE = (Path(__file__).parent / "kernel_guard.py").read_text()
 
 
@@ -63,16 +66,16 @@ def bound_names(source: str) -> list[str]:
     return names
 
 
-def imported_packages(sources: list[str]) -> list[str]:
-    """Top-level packages imported anywhere in ``sources`` (these get protected)."""
-    found = {"lstm_ref", "numpy"}
+def imported_modules(sources: list[str]) -> list[str]:
+    """Modules imported anywhere in ``sources``, by full dotted name (these get protected)."""
+    found = {"lstm_ref", "numpy", "numpy.testing"}
     for source in sources:
         tree = _parse(source)
         for node in ast.walk(tree) if tree else []:
             if isinstance(node, ast.Import):
-                found.update(a.name.split(".")[0] for a in node.names)
+                found.update(a.name for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                found.add(node.module.split(".")[0])
+                found.add(node.module)
     return sorted(found)
 
 
@@ -102,14 +105,14 @@ def add_token(source: str, token: str) -> str:
 
 def instrument(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, dict[str, str]]:
     """Return the notebook with the trusted cells added and ``{test grade_id: token}``."""
-    packages = imported_packages([c.source for c in nb.cells if is_setup_cell(c) or is_test_cell(c)])
+    modules = imported_modules([c.source for c in nb.cells if is_setup_cell(c) or is_test_cell(c)])
     boot = (
         "def __grader_boot():\n"
         "    import sys, types\n"
         "    module = types.ModuleType('_grader_guard')\n"
         f"    exec(compile({_GUARD_SOURCE!r}, '<grader-guard>', 'exec'), module.__dict__)\n"
         "    sys.modules['_grader_guard'] = module\n"
-        f"    module.snapshot({packages!r})\n"
+        f"    module.snapshot({modules!r}, fresh={FRESH!r})\n"
         "__grader_boot()\n"
         "del __grader_boot"
     )

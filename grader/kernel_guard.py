@@ -39,22 +39,29 @@ def _snap_functions(ns: dict) -> dict:
     return out
 
 
-def _protected(prefixes) -> list:
-    return [m for name, m in list(sys.modules.items())
-            if isinstance(m, types.ModuleType) and any(name == p or name.startswith(p + ".") for p in prefixes)]
+def _protected(prefixes) -> dict:
+    return {name: m for name, m in list(sys.modules.items())
+            if isinstance(m, types.ModuleType) and any(name == p or name.startswith(p + ".") for p in prefixes)}
 
 
-def snapshot(prefixes) -> None:
-    """Record the pristine state of builtins, sys, os, IPython and the ``prefixes`` packages."""
-    for name in prefixes:
+def snapshot(modules, fresh=()) -> None:
+    """Record the pristine state of builtins, sys, os, IPython and the packages of ``modules``.
+
+    ``modules`` are imported first (dotted names: lazily loaded submodules such as
+    numpy.testing must exist to be recorded).  Modules of the ``fresh`` packages that get
+    imported later are dropped from ``sys.modules`` by :func:`restore`.
+    """
+    for name in modules:
         try:
             importlib.import_module(name)
-        except Exception:  # a package the course does not use; nothing to protect
+        except Exception:  # a module the course does not have; nothing to protect
             pass
+    prefixes = sorted({name.split(".")[0] for name in modules})
     ip = get_ipython()  # noqa: F821 (IPython puts it in builtins)
     mods = _protected(list(prefixes) + ["builtins", "sys", "os", "numpy.testing", "unittest"])
-    _STATE["modules"] = [(m, _snap_namespace(vars(m)), _snap_functions(vars(m))) for m in mods]
-    _STATE["prefixes"] = list(prefixes)
+    _STATE["modules"] = [(m, _snap_namespace(vars(m)), _snap_functions(vars(m))) for m in mods.values()]
+    _STATE["fresh"] = list(fresh)
+    _STATE["sys.modules"] = mods
     classes = [c for c in type(ip).__mro__ if c is not object]
     if getattr(ip, "kernel", None) is not None:
         classes += [c for c in type(ip.kernel).__mro__ if c is not object]
@@ -113,9 +120,13 @@ def restore() -> None:
             else:
                 cls, attrs = saved
                 _restore_dict(_setter(cls), dict(vars(cls)), attrs, drop_new=False)
-    for name in [n for n in list(sys.modules) if any(n == p or n.startswith(p + ".") for p in _STATE["prefixes"])]:
-        if not hasattr(sys.modules[name], "__file__") or not isinstance(sys.modules[name], types.ModuleType):
-            del sys.modules[name]  # a fake module object planted by the student
+    saved_modules = _STATE["sys.modules"]
+    for name, module in saved_modules.items():
+        if sys.modules.get(name) is not module:
+            sys.modules[name] = module  # a module object replaced by the student
+    for name in [n for n in list(sys.modules) if any(n == p or n.startswith(p + ".") for p in _STATE["fresh"])]:
+        if name not in saved_modules:
+            del sys.modules[name]  # loaded after the student ran: the test imports it afresh
     for cls, attrs in _STATE["classes"]:
         _restore_dict(_setter(cls), dict(vars(cls)), attrs, drop_new=True)
     for obj_key in ("shell", "kernel"):

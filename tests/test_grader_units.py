@@ -1,0 +1,155 @@
+"""Fast checks of the grader's parts, without starting a kernel or nbgrader.
+
+The end-to-end behaviour (real nbgrader, sandboxed kernels) is in test_grader_hostile.py
+and test_grader_gradebook.py; these pin down the pieces they rely on.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.canonical import BrokenNotebook, canonicalize, load_submission, template_cells
+from grader.instrument import TOKEN_PREFIX, add_token, bound_names, instrument, is_test_cell
+
+FIXTURE = Path(__file__).parent / "fixtures" / "grader_course"
+sys.path.insert(0, str(FIXTURE))
+import hostile  # noqa: E402
+
+
+def _template():
+    """Template cells as the grader builds them: release order, locked cells from the key."""
+    key = json.loads(hostile.KEY.read_text())
+    locked = {c["metadata"]["nbgrader"]["grade_id"]: (c["cell_type"], "".join(c["source"]))
+              for c in key["cells"] if c["metadata"].get("nbgrader", {}).get("locked")}
+    return template_cells(hostile.release(), locked)
+
+
+def _cells_by_id(nb):
+    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if "nbgrader" in c.metadata}
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "is empty"),
+    (b'{"cells": [', "not valid notebook JSON"),
+    (hostile.NBFORMAT3, "nbformat version 3"),
+    (b"[1, 2]", "not a notebook"),
+])
+def test_unreadable_notebooks_get_a_message(tmp_path, data, message):
+    path = tmp_path / "ps1.ipynb"
+    path.write_bytes(data)
+    with pytest.raises(BrokenNotebook, match=message):
+        load_submission(path)
+
+
+@pytest.mark.parametrize("maker", [hostile.tamper_edit, hostile.tamper_split])
+def test_tampered_tests_are_rebuilt_from_the_gradebook(tmp_path, maker):
+    key = {c["metadata"]["nbgrader"]["grade_id"]: c for c in json.loads(hostile.KEY.read_text())["cells"]
+           if "nbgrader" in c["metadata"]}
+    path = tmp_path / "ps1.ipynb"
+    path.write_bytes(maker())
+    canon = canonicalize(load_submission(path), _template())
+    cells = _cells_by_id(canon.nb)
+    for test in ("test_add", "test_sigmoid", "test_double"):
+        assert cells[test].cell_type == "code"
+        assert cells[test].source == "".join(key[test]["source"])  # hidden tests included
+        assert cells[test].metadata["nbgrader"]["points"] == key[test]["metadata"]["nbgrader"]["points"]
+    assert sum(1 for c in canon.nb.cells if c.metadata.get("nbgrader", {}).get("grade")) == 3
+    assert sum(c.metadata["nbgrader"]["points"] for c in cells.values() if c.metadata["nbgrader"].get("grade")) == 6
+    assert canon.notes  # the student is told what was repaired
+
+
+def test_answers_and_extra_cells_are_kept_in_order(tmp_path):
+    nb = hostile.answered(hostile.GOOD)
+    nb["cells"].insert(3, hostile.code("def helper():\n    return 41"))  # after sol_add
+    path = tmp_path / "ps1.ipynb"
+    path.write_text(json.dumps(nb))
+    canon = canonicalize(load_submission(path), _template())
+    sources = [c.source for c in canon.nb.cells]
+    assert sources.index("def helper():\n    return 41") == sources.index(hostile.GOOD["sol_add"]) + 1
+    assert hostile.GOOD["sol_double"] in sources
+    assert len({c["id"] for c in canon.nb.cells}) == len(canon.nb.cells)
+
+
+def test_stripped_metadata_is_refused(tmp_path):
+    path = tmp_path / "ps1.ipynb"
+    path.write_bytes(hostile.stripped_metadata())
+    with pytest.raises(BrokenNotebook, match="no cell carries nbgrader metadata"):
+        canonicalize(load_submission(path), _template())
+
+
+def _run(source: str) -> tuple[str, dict]:
+    ns: dict = {}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(source, "<cell>", "exec"), ns)
+    return out.getvalue(), ns
+
+
+def test_token_is_printed_only_when_the_test_passes():
+    passing, failing = add_token("x = 2\nassert x == 2", "t0k"), add_token("x = 2\nassert x == 3", "t0k")
+    assert f"{TOKEN_PREFIX} t0k" in _run(passing)[0]
+    with pytest.raises(AssertionError):
+        _run(failing)
+
+
+def test_token_keeps_a_partial_credit_result():
+    source = add_token("score = 0.5\nscore * 2  # partial credit", "t0k")
+    out, ns = _run(source)
+    assert f"{TOKEN_PREFIX} t0k" in out and ns["_grader_result"] == 1.0
+    assert source.rstrip().splitlines()[-1].startswith("_grader_result")
+
+
+def test_bound_names_of_a_setup_cell():
+    src = "import numpy as np\nfrom a.b import c as d\ndef check(x):\n    pass\nTOL = 1e-8\nclass K:\n    pass"
+    assert bound_names(src) == ["np", "d", "check", "TOL", "K"]
+
+
+def test_instrument_guards_every_test_cell(tmp_path):
+    path = tmp_path / "ps1.ipynb"
+    path.write_bytes(hostile.dumps(hostile.answered(hostile.GOOD)))
+    nb, tokens = instrument(canonicalize(load_submission(path), _template()).nb)
+    assert set(tokens) == {"test_add", "test_sigmoid", "test_double"}
+    for i, cell in enumerate(nb.cells):
+        if is_test_cell(cell):
+            assert "restore()" in nb.cells[i - 1].source
+            assert tokens[cell.metadata["nbgrader"]["grade_id"]] in cell.source
+    assert "snapshot(" in nb.cells[0].source
+
+
+def test_kernel_guard_restores_what_student_code_replaced():
+    """The guard in a real IPython shell (in-process): every patch is undone by restore()."""
+    from IPython.core.interactiveshell import InteractiveShell
+    import numpy as np
+    import lstm_ref.gradcheck as gc
+
+    shell = InteractiveShell.instance()
+    guard = (Path(__file__).parents[1] / "grader" / "kernel_guard.py").read_text()
+    shell.run_cell(f"import types, sys\n_g = types.ModuleType('_g')\nexec(compile({guard!r}, 'g', 'exec'), _g.__dict__)\n"
+                   "_g.snapshot(['numpy', 'numpy.testing', 'lstm_ref', 'lstm_ref.gradcheck'], fresh=['lstm_ref'])")
+    originals = (np.testing.assert_allclose, gc.rel_error.__code__, abs, type(shell).showtraceback)
+    cheat = shell.run_cell(
+        "import builtins, numpy, lstm_ref.gradcheck\n"
+        "numpy.testing.assert_allclose = lambda *a, **k: None\n"
+        "lstm_ref.gradcheck.rel_error.__code__ = (lambda *a, **k: 0.0).__code__\n"
+        "builtins.abs = lambda x: 0\n"
+        "ip = get_ipython()\n"
+        "ip.showtraceback = lambda *a, **k: None\n"
+        "type(ip).showtraceback = lambda *a, **k: None\n"
+        "import ast\n"
+        "ip.ast_transformers.append(ast.NodeTransformer())\n")
+    assert cheat.success and np.testing.assert_allclose is not originals[0]
+    shell.run_cell("_g.restore()").raise_error()
+    try:
+        assert np.testing.assert_allclose is originals[0]
+        assert gc.rel_error.__code__ is originals[1]
+        assert abs is originals[2] and abs(-2) == 2
+        assert type(shell).showtraceback is originals[3] and "showtraceback" not in vars(shell)
+        assert shell.ast_transformers == []
+        assert gc.rel_error(np.ones(2), np.zeros(2)) > 0.5
+    finally:
+        InteractiveShell.clear_instance()
