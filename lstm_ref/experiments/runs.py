@@ -40,8 +40,10 @@ class ModelSpec(NamedTuple):
 
     @property
     def label(self) -> str:
-        """``"rnn"``, ``"lstm b_f=1"``: how tables and legends name the model."""
-        return self.model if self.model.startswith("rnn") else f"{self.model} b_f={self.forget_bias:g}"
+        """``"rnn"``, ``"lstm b_f=1"``: how tables and legends name the model (nfg has no b_f)."""
+        if self.model.startswith("rnn") or self.model == "nfg":
+            return self.model
+        return f"{self.model} b_f={self.forget_bias:g}"
 
 
 def parse_model(text: str, default_forget_bias: float) -> ModelSpec:
