@@ -29,3 +29,10 @@ c.ClearSolutions.enforce_metadata = True
 c.OverwriteCells.add_missing_cells = True
 c.LockCells.lock_grade_cells = True
 c.LockCells.lock_readonly_cells = True
+
+# `nbgrader zip_collect <assignment>`: submissions downloaded from an LMS go, as they come
+# (zip files or notebooks), into downloaded/<assignment>/archive/. The pattern below reads
+# Canvas-style names, "<student>[_LATE]_<id>_<id>_<notebook>.ipynb"; it is matched against
+# the whole path, hence the leading ".*/". Adapt it to your LMS's file names.
+c.ZipCollectApp.downloaded_directory = "downloaded"
+c.FileNameCollectorPlugin.named_regexp = r".*/(?P<student_id>[^_/]+)(?:_LATE)?_\d+_\d+_(?P<file_id>[^/]+)$"
