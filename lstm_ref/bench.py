@@ -1,0 +1,406 @@
+"""Benchmark the course's LSTMs against ``torch.nn.LSTM``: ``python -m lstm_ref.bench``.
+
+For each size ``(T, N, D, H)`` it times the forward pass and forward + backward of
+
+==================  ======================================================================
+``numpy``           ``numpy_lstm.lstm_forward`` + ``lstm_backward`` (fused gates, hand BPTT)
+``torch autograd``  ``torch_lstm.lstm_forward`` differentiated by torch autograd
+``torch plain``     ``torch_lstm.lstm_forward`` + ``lstm_backward``, the readable hand BPTT
+``torch fast``      ``torch_lstm.LSTM``, the fast path (``LSTMFunction``, ``_fast_torch``)
+``nn.LSTM``         ``torch.nn.LSTM``: oneDNN's fused RNN on CPU, cuDNN on CUDA (the baseline)
+==================  ======================================================================
+
+and, on a machine with CUDA, the torch methods again on the GPU (baseline: cuDNN). All
+methods of one size run interleaved, repeat after repeat, so that a change in the machine's
+load hits them alike: the *ratio to nn.LSTM in the same run* is the figure to compare; the
+absolute times vary with load. Each repeat is one call; the table reports medians.
+
+FLOP/s count the matrix products only (forward ``2·T·N·4H·(D+H)``, backward twice that),
+against the machine's matrix-multiply peak measured at the start (a large square ``mm``).
+
+Peak memory of forward + backward (``--memory T``) is measured per method in a fresh
+subprocess: on the CPU the rise of the resident-set high-water mark over one call (Linux
+``/proc``; sees torch, oneDNN and NumPy alike), on CUDA ``torch.cuda.max_memory_allocated``.
+See :func:`measure_memory_here`.
+
+Presets: ``--quick`` (seconds), the default (the two target sizes), ``--full`` (sweeps over
+T, N and H; minutes). ``--sizes T,N,D,H [T,N,D,H ...]`` replaces the preset's sizes.
+Results go to a table on stdout and a JSON file (``--out``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import numpy_lstm as nl
+from . import torch_lstm as tl
+from .params import LSTMParams
+
+BASELINE = "nn.LSTM"
+CPU_METHODS = ("numpy", "torch autograd", "torch plain", "torch fast", BASELINE)
+GPU_METHODS = ("torch autograd", "torch plain", "torch fast", BASELINE)
+TARGET_SIZES = [(100, 32, 64, 128), (200, 64, 128, 256)]
+PRESETS = {
+    "quick": {"sizes": [(10, 8, 16, 32), (100, 32, 64, 128)], "repeats": 5, "memory_T": None},
+    "default": {"sizes": TARGET_SIZES, "repeats": 15, "memory_T": 1000},
+    "full": {
+        "sizes": sorted(
+            {(T, 32, 64, 128) for T in (10, 30, 100, 300, 1000)}
+            | {(100, N, 64, 128) for N in (1, 4, 16, 64, 256)}
+            | {(100, 32, 64, H) for H in (32, 64, 256, 512, 1024)}
+            | set(TARGET_SIZES)
+        ),
+        "repeats": 9,
+        "memory_T": 1000,
+    },
+}
+NOTE = (
+    "Times vary with the machine's load; the ratios to nn.LSTM, measured interleaved in the "
+    "same run, are the figures to compare."
+)
+
+
+# --- one method at one size -----------------------------------------------------------------
+@dataclass
+class Case:
+    """The two timed calls of one method at one size."""
+
+    forward: Callable[[], object]
+    forward_backward: Callable[[], object]
+    sync: Callable[[], None] = lambda: None  # waits for the GPU, so a timing covers its work
+
+
+def _inputs(T: int, N: int, D: int, H: int, seed: int = 0):
+    """Seeded weights (``nn.LSTM``'s initialisation), input ``x (T, N, D)`` and ``dL/dh (T, N, H)``."""
+    torch.manual_seed(seed)
+    ref = torch.nn.LSTM(D, H)
+    x = torch.randn(T, N, D)
+    dhs = torch.randn(T, N, H)
+    return ref, x, dhs
+
+
+def make_case(method: str, T: int, N: int, D: int, H: int, device: str = "cpu", seed: int = 0) -> Case:
+    """Build ``method``'s forward and forward + backward calls on seeded float32 inputs.
+
+    Every method gets the same weights, ``x`` and upstream gradient ``dL/dh_t`` (random, so
+    no method can shortcut a constant), and computes dx, dh0, dc0 and all weight gradients.
+    """
+    ref, x, dhs = _inputs(T, N, D, H, seed)
+    if method == "numpy":
+        if device != "cpu":
+            raise ValueError(f"method 'numpy' runs on the CPU only, got device={device!r}")
+        params = LSTMParams.from_torch(ref)
+        xn, dhn = x.numpy(), dhs.numpy()
+
+        def np_fb():
+            hs, _, cache = nl.lstm_forward(xn, params)
+            return nl.lstm_backward(dhn, cache)
+
+        return Case(lambda: nl.lstm_forward(xn, params), np_fb)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    x, dhs = x.to(device), dhs.to(device)
+    if method in (BASELINE, "torch fast"):
+        module = ref.to(device) if method == BASELINE else tl.LSTM(D, H, device=device)
+        if method == "torch fast":
+            module.load_state_dict(ref.state_dict())
+        xg = x.clone().requires_grad_()
+
+        def module_fb():
+            module.zero_grad(set_to_none=True)
+            xg.grad = None
+            out, _ = module(xg)
+            out.backward(dhs)
+
+        return Case(torch.no_grad()(lambda: module(x)), module_fb, sync)
+    params = LSTMParams.from_torch(ref, as_tensors=True).map(lambda t: t.detach().to(device))
+    if method == "torch plain":
+
+        @torch.no_grad()
+        def plain_fb():
+            hs, _, cache = tl.lstm_forward(x, params)
+            return tl.lstm_backward(dhs, cache)
+
+        return Case(torch.no_grad()(lambda: tl.lstm_forward(x, params)), plain_fb, sync)
+    if method == "torch autograd":
+        leaves = params.map(lambda t: t.clone().requires_grad_())
+        xg = x.clone().requires_grad_()
+
+        def autograd_fb():
+            for t in (xg, *leaves):
+                t.grad = None
+            hs, _, _ = tl.lstm_forward(xg, leaves)
+            hs.backward(dhs)
+
+        return Case(torch.no_grad()(lambda: tl.lstm_forward(x, params)), autograd_fb, sync)
+    raise ValueError(f"unknown method {method!r}; expected one of {CPU_METHODS}")
+
+
+def matmul_flops(T: int, N: int, D: int, H: int) -> tuple[float, float]:
+    """Matrix-product FLOPs of (forward, forward + backward): ``2·T·N·4H·(D+H)`` and 3× that.
+
+    Backward has twice the forward's products: dx and dW_ih from W_ih's, dh and dW_hh from
+    W_hh's. Elementwise work is not counted.
+    """
+    forward = 2.0 * T * N * 4 * H * (D + H)
+    return forward, 3.0 * forward
+
+
+def matmul_peak(device: str = "cpu", n: int = 1024, repeats: int = 7) -> float:
+    """Measured FLOP/s of a square float32 ``mm`` of size n: the machine's practical peak."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    times = []
+    for _ in range(repeats + 1):
+        sync()
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        sync()
+        times.append(time.perf_counter() - t0)
+    return 2.0 * n**3 / statistics.median(times[1:])
+
+
+# --- timing: interleaved repeats, medians -----------------------------------------------------
+@dataclass
+class Timing:
+    """Medians (ms) of one method at one size, and every repeat."""
+
+    method: str
+    device: str
+    T: int
+    N: int
+    D: int
+    H: int
+    forward_ms: float = float("nan")
+    forward_backward_ms: float = float("nan")
+    forward_all: list[float] = field(default_factory=list)
+    forward_backward_all: list[float] = field(default_factory=list)
+    ratio_forward: float = float("nan")  # to the baseline on the same device, same run
+    ratio_forward_backward: float = float("nan")
+    gflops_forward_backward: float = float("nan")
+    peak_fraction: float = float("nan")
+
+
+def _time_call(fn: Callable[[], object], sync: Callable[[], None]) -> float:
+    sync()
+    t0 = time.perf_counter()
+    fn()
+    sync()
+    return (time.perf_counter() - t0) * 1e3
+
+
+def time_size(size, methods, repeats: int, bar=None) -> list[Timing]:
+    """Time every ``(method, device)`` of ``methods`` at ``size``, interleaved over ``repeats``."""
+    T, N, D, H = size
+    cases = {m: make_case(m[0], T, N, D, H, device=m[1]) for m in methods}
+    timings = {m: Timing(m[0], m[1], T, N, D, H) for m in methods}
+    for case in cases.values():  # warm-up: first-call allocations, oneDNN primitive creation
+        case.forward_backward()
+        case.forward()
+    order = list(methods)
+    for _ in range(repeats):
+        for m in order:
+            timings[m].forward_all.append(_time_call(cases[m].forward, cases[m].sync))
+            timings[m].forward_backward_all.append(_time_call(cases[m].forward_backward, cases[m].sync))
+        order = order[1:] + order[:1]  # rotate, so no method always runs right after another
+        if bar is not None:
+            bar.update(1)
+    for t in timings.values():
+        t.forward_ms = statistics.median(t.forward_all)
+        t.forward_backward_ms = statistics.median(t.forward_backward_all)
+    return list(timings.values())
+
+
+def add_ratios(timings: list[Timing], peaks: dict[str, float]) -> None:
+    """Ratios to the baseline of the same size and device, achieved FLOP/s, fraction of peak."""
+    base = {(t.device, t.T, t.N, t.D, t.H): t for t in timings if t.method == BASELINE}
+    for t in timings:
+        b = base.get((t.device, t.T, t.N, t.D, t.H))
+        if b is not None:
+            t.ratio_forward = t.forward_ms / b.forward_ms
+            t.ratio_forward_backward = t.forward_backward_ms / b.forward_backward_ms
+        flops = matmul_flops(t.T, t.N, t.D, t.H)[1]
+        t.gflops_forward_backward = flops / (t.forward_backward_ms * 1e-3) / 1e9
+        peak = peaks["cpu" if t.device == "cpu" else "cuda"]
+        t.peak_fraction = t.gflops_forward_backward * 1e9 / peak
+
+
+# --- peak memory, each method in a fresh subprocess -------------------------------------------
+def _rss_kib(field: str) -> int:
+    """``VmRSS`` (now) or ``VmHWM`` (high-water mark) of this process, from /proc (Linux)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def measure_memory_here(method: str, T: int, N: int, D: int, H: int, device: str = "cpu") -> dict:
+    """Peak memory of one forward + backward of ``method``, above what was resident before it.
+
+    CPU (Linux): after a warm-up call, the resident-set high-water mark is reset (``echo 5 >
+    /proc/self/clear_refs``), then ``VmHWM - VmRSS`` over one call is its peak working memory:
+    everything the call allocated and touched, torch, oneDNN and NumPy alike. Run it in a
+    fresh process with ``MALLOC_MMAP_THRESHOLD_`` set (as :func:`measure_memory` does), so
+    freed buffers go back to the system instead of staying resident. CUDA:
+    ``torch.cuda.max_memory_allocated`` above the memory allocated before the call.
+    """
+    case = make_case(method, T, N, D, H, device=device)
+    case.forward_backward()  # warm-up: oneDNN primitives, thread pools, cuDNN workspaces
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        case.forward_backward()
+        torch.cuda.synchronize()
+        return {"peak_bytes": torch.cuda.max_memory_allocated() - before, "how": "torch.cuda.max_memory_allocated"}
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current VmRSS
+    before = _rss_kib("VmRSS")
+    case.forward_backward()
+    return {"peak_bytes": (_rss_kib("VmHWM") - before) * 1024, "how": "VmHWM - VmRSS, /proc/self/status"}
+
+
+def measure_memory(method: str, size, device: str = "cpu") -> dict:
+    """:func:`measure_memory_here` in a fresh Python process, so earlier runs leave no trace."""
+    T, N, D, H = size
+    code = (
+        "import json, sys; from lstm_ref.bench import measure_memory_here; "
+        f"print(json.dumps(measure_memory_here({method!r}, {T}, {N}, {D}, {H}, {device!r})))"
+    )
+    # glibc: serve every buffer above 64 KiB by mmap, so that a free returns it to the system
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads()), "MALLOC_MMAP_THRESHOLD_": "65536"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return {"method": method, "device": device, "T": T, "N": N, "D": D, "H": H, **json.loads(out.stdout.splitlines()[-1])}
+
+
+# --- machine description, table, main -----------------------------------------------------------
+def machine_info() -> dict:
+    """What the numbers were measured on."""
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    info = {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    if hasattr(os, "getloadavg"):
+        info["load_average_at_start"] = os.getloadavg()
+    return info
+
+
+def format_table(timings: list[Timing]) -> str:
+    """Plain-text table: one row per size and method, ratios to nn.LSTM on the same device."""
+    head = f"{'T':>5} {'N':>4} {'D':>4} {'H':>5}  {'method':<15} {'dev':<4} {'fwd ms':>9} {'x nn':>6} {'fwd+bwd ms':>11} {'x nn':>6} {'GFLOP/s':>8} {'%peak':>6}"
+    rows = [head, "-" * len(head)]
+    for t in timings:
+        rows.append(
+            f"{t.T:>5} {t.N:>4} {t.D:>4} {t.H:>5}  {t.method:<15} {t.device[:4]:<4} {t.forward_ms:>9.2f} "
+            f"{t.ratio_forward:>6.2f} {t.forward_backward_ms:>11.2f} {t.ratio_forward_backward:>6.2f} "
+            f"{t.gflops_forward_backward:>8.1f} {100 * t.peak_fraction:>5.0f}%"
+        )
+    return "\n".join(rows)
+
+
+def parse_size(text: str) -> tuple[int, int, int, int]:
+    """``"100,32,64,128"`` -> ``(T, N, D, H)``; ValueError with the expected form otherwise."""
+    try:
+        size = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        size = ()
+    if len(size) != 4 or min(size) < 1:
+        raise ValueError(f"size {text!r} is not T,N,D,H with four positive integers, e.g. 100,32,64,128")
+    return size  # type: ignore[return-value]
+
+
+def run(sizes, repeats: int, device: str = "auto", memory_T: int | None = None, progress: bool = True) -> dict:
+    """Run the benchmark; returns the JSON-ready results (see :func:`main` for the CLI)."""
+    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    methods = [(m, "cpu") for m in CPU_METHODS] + ([(m, "cuda") for m in GPU_METHODS] if use_cuda else [])
+    peaks = {"cpu": matmul_peak("cpu")}
+    if use_cuda:
+        peaks["cuda"] = matmul_peak("cuda", n=4096)
+    timings: list[Timing] = []
+    with tqdm(total=len(sizes) * repeats, desc="timing", unit="repeat", disable=not progress) as bar:
+        for size in sizes:
+            bar.set_postfix_str("T,N,D,H=" + ",".join(map(str, size)))
+            timings += time_size(size, methods, repeats, bar)
+    add_ratios(timings, peaks)
+    memory = []
+    if memory_T:
+        T, N, D, H = memory_T, *TARGET_SIZES[0][1:]
+        for m, dev in tqdm(methods, desc=f"memory at T={T}", disable=not progress):
+            memory.append(measure_memory(m, (T, N, D, H), dev))
+        base = {m["device"]: m["peak_bytes"] for m in memory if m["method"] == BASELINE}
+        for m in memory:
+            m["ratio"] = m["peak_bytes"] / base[m["device"]]
+    return {
+        "note": NOTE,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "repeats": repeats,
+        "peak_gflops": {k: v / 1e9 for k, v in peaks.items()},
+        "timings": [asdict(t) for t in timings],
+        "memory": memory,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m lstm_ref.bench", description=__doc__.split("\n\n")[0])
+    preset = parser.add_mutually_exclusive_group()
+    preset.add_argument("--quick", action="store_true", help="two small sizes, 5 repeats, no memory (seconds)")
+    preset.add_argument("--full", action="store_true", help="sweeps over T, N and H, memory at T=1000 (minutes)")
+    parser.add_argument("--sizes", nargs="+", metavar="T,N,D,H", help="sizes to time instead of the preset's")
+    parser.add_argument("--repeats", type=int, help="interleaved repeats per size (median reported)")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch and NumPy's BLAS (default: torch's)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="add the GPU paths (auto: if CUDA is there)")
+    parser.add_argument("--memory", dest="memory_T", type=int, help="measure peak memory at this T (0: skip)")
+    parser.add_argument("--out", default=None, help="JSON file (default results/bench_<device>.json)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    chosen = PRESETS["quick" if args.quick else "full" if args.full else "default"]
+    try:
+        sizes = [parse_size(s) for s in args.sizes] if args.sizes else chosen["sizes"]
+    except ValueError as err:
+        parser.error(str(err))
+    repeats = args.repeats or chosen["repeats"]
+    memory_T = chosen["memory_T"] if args.memory_T is None else args.memory_T
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):  # NumPy: as many as torch
+        results = run(sizes, repeats, args.device, memory_T, progress=not args.no_progress)
+    results["command"] = "python -m lstm_ref.bench " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(format_table([Timing(**t) for t in results["timings"]]))
+    for m in results["memory"]:
+        print(f"peak memory T={m['T']} N={m['N']} D={m['D']} H={m['H']}  {m['method']:<15} {m['device']:<4} {m['peak_bytes'] / 2**20:8.1f} MiB  x nn {m['ratio']:.2f}")
+    on_gpu = any(t["device"] != "cpu" for t in results["timings"])
+    out = args.out or os.path.join("results", "bench_cuda.json" if on_gpu else "bench_cpu.json")
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(results, f, indent=1)
+    print(f"wrote {out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
