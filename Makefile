@@ -44,6 +44,19 @@ $(SYSTEM_STAMP): Makefile | $(STAMP)
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html -n -W --keep-going
 
+# MathJax served from the book's own _static, so the HTML renders its equations offline:
+# npm installs the exact version in vendor/package-lock.json (checked against its hash) and
+# its es5 build is copied to vendor/static/mathjax (gitignored), listed in _config.yml's
+# html_static_path; without it the strict build fails. book and test both need it.
+MATHJAX := vendor/static/mathjax/tex-mml-chtml.js
+$(MATHJAX): vendor/package.json vendor/package-lock.json
+	command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	cd vendor && npm ci --no-audit --no-fund --loglevel=error
+	rm -rf vendor/static/mathjax && mkdir -p vendor/static
+	cp -r vendor/node_modules/mathjax/es5 vendor/static/mathjax
+	touch $@
+book test: $(MATHJAX)
+
 # pytest exits 5 when it collects no test; that is reported, not hidden as a failure.
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
