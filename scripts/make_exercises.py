@@ -61,6 +61,8 @@ def generate(out: Path, root: Path = ROOT) -> list[Path]:
         course = temp_course(Path(tmp) / "course", root)
         nbgrader(course, "generate_assignment", "*", "--force")  # one process for all of them
         written = []
+        for stale in (p for p in out.glob("*") if p.is_dir() and p.name not in assignments(root)):
+            shutil.rmtree(stale)  # an assignment removed from solutions/ leaves the release too
         for name in assignments(root):
             target = out / name
             shutil.rmtree(target, ignore_errors=True)

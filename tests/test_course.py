@@ -1,0 +1,192 @@
+"""The nbgrader course end to end, with the real nbgrader 0.9.6 CLI and its SQLite gradebook.
+
+Everything runs in a temporary copy of the course directory (nbgrader_config.py and
+solutions/), so the course's own gradebook.db and submitted/ are never touched. The
+expensive part, one kernel per submitted notebook, is shared: every student below is
+autograded by a single ``nbgrader autograde "*"`` in a session fixture.
+"""
+from __future__ import annotations
+
+import html
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_cases import CHEATS, MISTAKES, NOTEBOOK, ROOT, answers_with, submissions
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import build_solutions  # noqa: E402
+import make_exercises  # noqa: E402
+
+ASSIGNMENTS = sorted(NOTEBOOK)
+#: The wrong answers that go through real nbgrader, one per assignment, all by student "dana".
+DANA = {"01_gates": "step-gate-order", "02_sequences": "from-torch-dropped-bias-hh",
+        "03_bptt": "backward-grads-not-summed", "04_pytorch": "torch-step-fixed-device"}
+MISTAKE = {m.name: m for m in MISTAKES}
+#: Demo students autograded here (a kernel per notebook costs seconds): the complete one
+#: everywhere, the partial and the broken one on two assignments each.
+DEMO_GRADED = {"alice": ASSIGNMENTS, "bob": ["01_gates", "03_bptt"], "carol": ["02_sequences", "04_pytorch"]}
+
+
+@pytest.fixture(scope="session")
+def course(tmp_path_factory) -> Path:
+    """A temporary course directory with the release generated from the committed answer keys."""
+    course = make_exercises.temp_course(tmp_path_factory.mktemp("nbgrader") / "course")
+    make_exercises.nbgrader(course, "generate_assignment", "*", "--force")
+    return course
+
+
+def _submit(course: Path, student: str, assignment: str, nb) -> None:
+    submissions.write(nb, course / "submitted", student, assignment, NOTEBOOK[assignment])
+
+
+@pytest.fixture(scope="session")
+def graded(course) -> dict:
+    """Autograde and write feedback for every student; ``{(student, assignment): {grade_id: (score, max)}}``."""
+    for (student, assignment, _), nb in submissions.demo_students().items():
+        if assignment in DEMO_GRADED[student]:
+            _submit(course, student, assignment, nb)
+    for assignment in ASSIGNMENTS:
+        name = NOTEBOOK[assignment]
+        _submit(course, "untouched", assignment, nbformat.read(course / "exercises" / assignment / f"{name}.ipynb", 4))
+        _submit(course, "dana", assignment, submissions.submission(assignment, name, answers_with(MISTAKE[DANA[assignment]])))
+    for assignment, cheats in CHEATS.items():
+        key = submissions.key_answers(assignment, NOTEBOOK[assignment])
+        _submit(course, "mallory", assignment, submissions.submission(assignment, NOTEBOOK[assignment], {**key, **cheats}))
+    make_exercises.nbgrader(course, "autograde", "*")
+    make_exercises.nbgrader(course, "generate_feedback", "*")
+    from nbgrader.api import Gradebook
+
+    scores = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for assignment in ASSIGNMENTS:
+            for sub in gb.assignment_submissions(assignment):
+                scores[sub.student_id, assignment] = {
+                    g.name: (g.score, g.max_score, g.needs_manual_grade) for nb in sub.notebooks for g in nb.grades
+                }
+    return scores
+
+
+def _feedback(course: Path, student: str, assignment: str) -> str:
+    path = course / "feedback" / student / assignment / f"{NOTEBOOK[assignment]}.html"
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
+# --- the release --------------------------------------------------------------------------------
+def test_regenerated_exercises_equal_the_committed_ones(course):
+    fresh = {p.relative_to(course / "exercises"): p.read_bytes() for p in (course / "exercises").rglob("*.ipynb")}
+    committed = {p.relative_to(ROOT / "exercises"): p.read_bytes() for p in (ROOT / "exercises").rglob("*.ipynb")}
+    assert sorted(fresh) == sorted(committed)
+    assert [k for k in fresh if fresh[k] != committed[k]] == [], "run `make exercises` and commit exercises/"
+
+
+def test_answer_keys_are_built_from_authoring():
+    targets = build_solutions.targets()
+    assert sorted(p.parent.name for p in targets.values()) == ASSIGNMENTS
+    stale = [str(dst) for src, dst in targets.items() if not dst.exists() or dst.read_text() != build_solutions.render(src)]
+    assert stale == [], "run `make exercises` and commit solutions/"
+
+
+def test_answer_keys_store_no_outputs():
+    for path in (ROOT / "solutions").rglob("*.ipynb"):
+        nb = nbformat.read(path, 4)
+        assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code"), path
+
+
+def test_every_solution_and_hidden_region_has_a_sentinel_and_none_is_released():
+    for path in (ROOT / "solutions").rglob("*.ipynb"):
+        text = path.read_text()
+        assert text.count("### BEGIN SOLUTION") == text.count(build_solutions.SENTINEL_SOLUTION) > 0, path
+        assert text.count("### BEGIN HIDDEN TESTS") == text.count(build_solutions.SENTINEL_HIDDEN) > 0, path
+    released = [p for p in (ROOT / "exercises").rglob("*") if p.is_file()]
+    assert released
+    for path in released:
+        text = path.read_text()
+        assert "SENTINEL-" not in text, f"solution or hidden test leaked into {path}"
+        assert "hidden=True" not in text and "BEGIN SOLUTION" not in text, path
+
+
+def test_demo_submissions_are_up_to_date():
+    fresh = submissions.demo_students()
+    committed = sorted(submissions.DEMO.rglob("*.ipynb"))
+    assert sorted(submissions.DEMO / s / a / f"{n}.ipynb" for s, a, n in fresh) == committed
+    for (student, assignment, name), nb in fresh.items():
+        assert nbformat.writes(nb) == nbformat.writes(nbformat.read(submissions.DEMO / student / assignment / f"{name}.ipynb", 4))
+
+
+# --- nbgrader validate -------------------------------------------------------------------------------
+def test_answer_keys_pass_nbgrader_validate(course):
+    keys = [str(course / "solutions" / a / f"{NOTEBOOK[a]}.ipynb") for a in ASSIGNMENTS]
+    proc = make_exercises.nbgrader(course, "validate", *keys, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("Success! Your notebook passes all the tests.") == len(keys), proc.stdout
+
+
+def test_untouched_release_fails_nbgrader_validate(course):
+    release = course / "exercises" / "01_gates" / "gates.ipynb"
+    proc = make_exercises.nbgrader(course, "validate", str(release), check=False)
+    assert "NotImplementedError" in proc.stdout and "Success!" not in proc.stdout
+
+
+# --- nbgrader autograde -------------------------------------------------------------------------------
+def _lost(grades: dict) -> set[str]:
+    return {k for k, (score, max_score, manual) in grades.items() if score < max_score and not manual}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_complete_submission_gets_full_marks(graded, assignment):
+    grades = graded["alice", assignment]
+    assert grades and _lost(grades) == set()
+    assert all(not manual for name, (_, _, manual) in grades.items() if name.startswith("test_"))
+
+
+def test_written_answer_waits_for_manual_grading(graded):
+    score, max_score, manual = graded["alice", "03_bptt"]["written_forget_gate"]
+    assert manual and max_score == 2
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_untouched_release_scores_zero_without_crashing(graded, course, assignment):
+    grades = graded["untouched", assignment]
+    assert grades and sum(score for score, _, _ in grades.values()) == 0
+    assert (course / "autograded" / "untouched" / assignment / f"{NOTEBOOK[assignment]}.ipynb").exists()
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_one_mistake_loses_exactly_its_tests_and_feedback_names_it(graded, course, assignment):
+    mistake = MISTAKE[DANA[assignment]]
+    assert _lost(graded["dana", assignment]) == set(mistake.fails)
+    assert mistake.says in _feedback(course, "dana", assignment)
+
+
+@pytest.mark.parametrize("assignment", sorted(CHEATS))
+def test_answers_calling_lstm_ref_get_no_points(graded, course, assignment):
+    grades = graded["mallory", assignment]
+    autograded = {k: v for k, v in grades.items() if k.startswith("test_")}
+    assert autograded and all(score == 0 for score, _, _ in autograded.values())
+    assert "an implementation it must not use" in _feedback(course, "mallory", assignment)
+
+
+def test_partial_submission_gets_partial_marks_and_named_feedback(graded, course):
+    for assignment in DEMO_GRADED["bob"]:
+        grades = graded["bob", assignment]
+        total = sum(score for score, _, _ in grades.values())
+        assert 0 <= total < sum(m for _, m, _ in grades.values())
+    assert 0 < sum(s for s, _, _ in graded["bob", "01_gates"].values())
+    assert "bias left out" in _feedback(course, "bob", "01_gates")
+    assert "dc not accumulated from the future step" in _feedback(course, "bob", "03_bptt")
+
+
+def test_broken_submission_is_graded_and_deleted_test_cell_restored(graded, course):
+    for assignment in DEMO_GRADED["carol"]:
+        grades = graded["carol", assignment]
+        release = nbformat.read(course / "exercises" / assignment / f"{NOTEBOOK[assignment]}.ipynb", 4)
+        graded_cells = [c.metadata.nbgrader for c in release.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        assert set(grades) == {m.grade_id for m in graded_cells}, "every graded cell, the deleted one too"
+        deleted = [m.grade_id for m in graded_cells if not m.solution][-1]  # as submissions.demo_students
+        autograded = (course / "autograded" / "carol" / assignment / f"{NOTEBOOK[assignment]}.ipynb").read_text()
+        assert f"This cell (id:{deleted}) was missing from the submission" in autograded
+        assert "ModuleNotFoundError" in _feedback(course, "carol", assignment)
