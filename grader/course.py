@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,15 @@ from pathlib import Path
 from traitlets.config.loader import PyFileConfigLoader
 
 from .canonical import TemplateCell, template_cells
+
+
+def normalize_db_url(url: str) -> str:
+    """``postgresql://...`` -> ``postgresql+psycopg2://...``: SQLAlchemy 2.1's default
+    PostgreSQL driver is psycopg 3; the course ships psycopg2-binary."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
 
 
 @dataclass
@@ -50,7 +58,7 @@ class Course:
             submitted=sub("submitted_directory", "submitted"),
             autograded=sub("autograded_directory", "autograded"),
             feedback=sub("feedback_directory", "feedback"),
-            db_url=db_url or cd.get("db_url") or f"sqlite:///{root / 'gradebook.db'}",
+            db_url=normalize_db_url(db_url or cd.get("db_url") or f"sqlite:///{root / 'gradebook.db'}"),
             config_file=config_file if config_file.exists() else None,
         )
 
@@ -104,21 +112,25 @@ class Template:
 
 
 def build_template(course: Course, assignment: str, workdir: Path) -> Template:
-    """Run ``nbgrader generate_assignment`` on a private copy of the assignment's source."""
+    """Run nbgrader's generate_assignment on a private copy of the assignment's source."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
     root = workdir / "template"
     shutil.copytree(course.source / assignment, root / "source" / assignment)
-    lines = [f"load_subconfig({str(course.config_file)!r})"] if course.config_file else []
-    lines += [
-        "c = get_config()",
-        f"c.CourseDirectory.root = {str(root)!r}",
-        f"c.CourseDirectory.course_id = {course.course_id!r}",
-        "c.CourseDirectory.source_directory = 'source'",
-        "c.CourseDirectory.release_directory = 'release'",
-        f"c.CourseDirectory.db_url = 'sqlite:///{root / 'gradebook.db'}'",
-    ]
-    (root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
-    cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force"]
-    proc = subprocess.run(cmd, cwd=root, env=tool_env(), capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    cfg = Config()
+    if course.config_file:  # the course's own settings (delimiters, code stubs, headers...)
+        cfg.merge(PyFileConfigLoader(course.config_file.name, path=str(course.root)).load_config())
+    cfg.CourseDirectory.root = str(root)
+    cfg.CourseDirectory.course_id = course.course_id
+    cfg.CourseDirectory.source_directory = "source"
+    cfg.CourseDirectory.release_directory = "release"
+    cfg.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
+    os.environ["PATH"] = tool_env()["PATH"]  # nbgrader's Gradebook runs `alembic` from PATH
+    api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
+    result = api.generate_assignment(assignment, force=True, create=True)
+    if not result["success"]:
+        raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{result.get('log', '')[-3000:]}"
+                           f"{result.get('error') or ''}")
     return Template(root, assignment)

@@ -143,13 +143,14 @@ def grade_assignment(course: Course, assignment: str, opts: Options, work: Path,
 
 
 def export(course: Course) -> Path:
-    """``nbgrader export`` into ``grades.csv`` of the course directory."""
-    cmd = [sys.executable, "-m", "nbgrader", "export", f"--CourseDirectory.db_url={course.db_url}",
-           f"--CourseDirectory.course_id={course.course_id}"]
-    proc = subprocess.run(cmd, cwd=course.root, env=tool_env(), capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"nbgrader export failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    return course.root / "grades.csv"
+    """nbgrader's CSV export of the whole gradebook into ``grades.csv`` of the course directory."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import CsvExportPlugin
+
+    dest = course.root / "grades.csv"
+    with Gradebook(course.db_url, course.course_id) as gb:
+        CsvExportPlugin(to=str(dest)).export(gb)
+    return dest
 
 
 def grade_course(course_dir: Path, assignments: list[str] | None = None, opts: Options | None = None,

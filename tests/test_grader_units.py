@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.canonical import BrokenNotebook, canonicalize, load_submission, template_cells
+from grader.canonical import BrokenNotebook, canonicalize, load_submission
 from grader.instrument import TOKEN_PREFIX, add_token, bound_names, instrument, is_test_cell
 
 FIXTURE = Path(__file__).parent / "fixtures" / "grader_course"
@@ -22,11 +22,7 @@ import hostile  # noqa: E402
 
 
 def _template():
-    """Template cells as the grader builds them: release order, locked cells from the key."""
-    key = json.loads(hostile.KEY.read_text())
-    locked = {c["metadata"]["nbgrader"]["grade_id"]: (c["cell_type"], "".join(c["source"]))
-              for c in key["cells"] if c["metadata"].get("nbgrader", {}).get("locked")}
-    return template_cells(hostile.release(), locked)
+    return hostile.template()
 
 
 def _cells_by_id(nb):
