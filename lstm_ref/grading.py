@@ -356,12 +356,15 @@ def _backward_mistakes(dhs, cache, dh_T=None, dc_T=None):
         c_prev = cache.cs[t - 1] if t else cache.c0
         return ref.StepCache(cache.x[t], h_prev, c_prev, i, f, g, o, cache.tanh_cs[t], cache.params)
 
-    def run(carry_dc=True, carry_dh=True, keep_grads="sum"):
+    def run(carry_dc=True, carry_dh=True, keep_grads="sum", tanh_path=True):
         dh_next, dc_next, dxs, steps = dh_T, dc_T, [None] * T, [None] * T
         for t in reversed(range(T)):
             dh = dhs[t] + dh_next if carry_dh else dhs[t] + (dh_T if t == T - 1 else 0)
             dc = dc_next if carry_dc else zeros  # zeros: neither dc_T nor step t+1's dc_prev
-            dxs[t], dh_next, dc_next, steps[t] = ref.lstm_step_backward(dh, dc, step_cache(t))
+            step = step_cache(t)
+            if not tanh_path:  # cancel dh's way into c_t (the backward is linear in dh, dc)
+                dc = dc - dh * step.o * (1.0 - step.tanh_c**2)
+            dxs[t], dh_next, dc_next, steps[t] = ref.lstm_step_backward(dh, dc, step)
         if keep_grads == "sum":
             grads = [sum(getattr(s, k) for s in steps) for k in ("W_ih", "W_hh", "b")]
         else:
@@ -371,6 +374,7 @@ def _backward_mistakes(dhs, cache, dh_T=None, dc_T=None):
     return [
         ("dc not accumulated from the future step: dL/dc_t also gets dc_prev of step t+1", lambda: run(carry_dc=False)),
         ("dh not accumulated from the future step: dL/dh_t = dhs[t] + dh_prev of step t+1", lambda: run(carry_dh=False)),
+        ("dh's path through tanh(c_t) left out of dL/dc_t", lambda: run(tanh_path=False)),
         ("parameter gradients not summed over time: you kept only the last step's (t = T)", lambda: run(keep_grads=T - 1)),
         ("parameter gradients not summed over time: you kept only the first step's (t = 1); add each step's with +=", lambda: run(keep_grads=0)),
     ]
@@ -600,9 +604,9 @@ def check_params_to_torch(student_fn: Callable, *, hidden: bool = False) -> None
         b_ih, b_hh = sd["bias_ih_l0"], sd["bias_hh_l0"]
         mine = [sd["weight_ih_l0"], sd["weight_hh_l0"], b_ih + b_hh]
         mistakes = lambda: [  # noqa: E731
+            ("b counted twice: put b in bias_ih and zeros in bias_hh (or split it)", lambda: [params.W_ih, params.W_hh, 2 * params.b]),
             ("dropped bias_hh when porting: nn.LSTM adds bias_ih and bias_hh, so after putting b in bias_ih, "
              "set bias_hh to zero", lambda: [params.W_ih, params.W_hh, params.b + b_hh]),
-            ("b counted twice: put b in bias_ih and zeros in bias_hh (or split it)", lambda: [params.W_ih, params.W_hh, 2 * params.b]),
         ]
         labels = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0 + bias_hh_l0")
         _verify(name, case, labels, mine, list(params), mistakes)

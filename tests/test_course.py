@@ -21,6 +21,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import build_solutions  # noqa: E402
 import make_exercises  # noqa: E402
 
+# One worker runs them all (with xdist's --dist loadgroup): the session fixtures below cost minutes.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("nbgrader")]
+
 ASSIGNMENTS = sorted(NOTEBOOK)
 #: The wrong answers that go through real nbgrader, one per assignment, all by student "dana".
 DANA = {"01_gates": "step-gate-order", "02_sequences": "from-torch-dropped-bias-hh",
