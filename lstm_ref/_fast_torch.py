@@ -36,10 +36,10 @@ def _scale_candidate_rows(W: Tensor, H: int) -> Tensor:
 def fast_forward(x: Tensor, h0: Tensor, c0: Tensor, W_ih: Tensor, W_hh: Tensor, b: Tensor):
     """Forward pass over a sequence (eq:fused-preactivation at t = 1..T), in place.
 
-    One sigmoid call covers all four gates: the candidate rows of the weights are doubled,
-    so that slot holds ``s = σ(2 a_g)`` and ``g = tanh(a_g) = 2s - 1``, which enters the
-    cell update as ``i ⊙ g = 2 i ⊙ s - i``. (``torch.tanh`` is also several times slower
-    per element than ``torch.sigmoid`` on CPU.)
+    One sigmoid call covers all four gates (eq:perf-tanh-sigmoid): the candidate rows of
+    the weights are doubled, so that slot holds ``s = σ(2 a_g)``, and ``g = tanh(a_g) =
+    2s - 1`` enters the cell update as ``i ⊙ g = 2 i ⊙ s - i``. (``torch.tanh`` is also
+    several times slower per element than ``torch.sigmoid`` on CPU.)
 
     Parameters
     ----------

@@ -149,7 +149,7 @@ def make_case(method: str, T: int, N: int, D: int, H: int, device: str = "cpu", 
 
 
 def matmul_flops(T: int, N: int, D: int, H: int) -> tuple[float, float]:
-    """Matrix-product FLOPs of (forward, forward + backward): ``2·T·N·4H·(D+H)`` and 3× that.
+    """Matrix-product FLOPs of (forward, forward + backward) (eq:perf-flops): ``2·T·N·4H·(D+H)``, 3× that.
 
     Backward has twice the forward's products: dx and dW_ih from W_ih's, dh and dW_hh from
     W_hh's. Elementwise work is not counted.
@@ -170,6 +170,45 @@ def matmul_peak(device: str = "cpu", n: int = 1024, repeats: int = 7) -> float:
         sync()
         times.append(time.perf_counter() - t0)
     return 2.0 * n**3 / statistics.median(times[1:])
+
+
+# --- the matrix products alone, three ways (the chapter's first two optimisations) -------------
+def products_ablation(T: int = 100, N: int = 32, D: int = 64, H: int = 128, repeats: int = 7) -> dict[str, float]:
+    """Median ms of the matrix products of one forward pass, arranged three ways (torch, CPU).
+
+    ``per gate``: the seed texts' form, ``W_gate · [h_{t-1}, x_t]`` for each of the four
+    gates at every step; ``fused``: ``W_ih x_t + W_hh h_{t-1} + b`` with the gates stacked
+    (two products a step); ``fused, hoisted``: ``W_ih x_t + b`` for all steps in one product,
+    then ``W_hh h_{t-1}`` added in place at every step. Same numbers, same FLOPs
+    (eq:perf-flops); only the arrangement differs. Interleaved repeats.
+    """
+    torch.manual_seed(0)
+    x, h = torch.randn(T, N, D), torch.randn(N, H)
+    W_ih, W_hh, b = torch.randn(4 * H, D), torch.randn(4 * H, H), torch.randn(4 * H)
+    per_gate = [(torch.cat([W_hh[k * H : (k + 1) * H], W_ih[k * H : (k + 1) * H]], 1), b[k * H : (k + 1) * H]) for k in range(4)]
+
+    def gates_separately():
+        for t in range(T):
+            hx = torch.cat([h, x[t]], 1)  # (N, H + D): [h_{t-1}, x_t]
+            [torch.addmm(b_k, hx, W_k.t()) for W_k, b_k in per_gate]
+
+    def fused():
+        for t in range(T):
+            x[t] @ W_ih.t() + h @ W_hh.t() + b
+
+    def fused_hoisted():
+        a = torch.addmm(b, x.reshape(T * N, D), W_ih.t()).view(T, N, 4 * H)
+        for t in range(T):
+            a[t].addmm_(h, W_hh.t())
+
+    calls = {"per gate": gates_separately, "fused": fused, "fused, hoisted": fused_hoisted}
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    for fn in calls.values():
+        fn()  # warm-up
+    for _ in range(repeats):
+        for name, fn in calls.items():
+            times[name].append(_time_call(fn, lambda: None))
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 # --- timing: interleaved repeats, medians -----------------------------------------------------

@@ -136,7 +136,7 @@ class StepCache(NamedTuple):
 
 
 def _sigmoid_(z: np.ndarray) -> np.ndarray:
-    """σ(z) = (1 + tanh(z/2)) / 2 (eq:sigmoid), in place on ``z`` (a view), returned.
+    """σ(z) = (1 + tanh(z/2)) / 2 (eq:sigmoid), (eq:perf-sigmoid-tanh), in place on ``z``, returned.
 
     The same function as :func:`sigmoid`, also free of overflow, but four ufunc calls with
     no temporary array instead of nine: ``np.tanh`` is as fast as ``np.exp``.
