@@ -17,7 +17,8 @@ def _grade_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True,
                    help="run kernels in bubblewrap (default: on); limits apply either way")
     p.add_argument("--db-url", help="gradebook URL, e.g. postgresql://user@host/db (default: the course's SQLite)")
-    p.add_argument("--cell-timeout", type=int, default=d.cell_timeout, help="seconds per cell")
+    p.add_argument("--cell-timeout", type=int, default=d.cell_timeout,
+                   help="seconds per cell (default: the course's Execute.timeout, else 60)")
     p.add_argument("--student-timeout", type=int, default=d.student_timeout, help="seconds per student, all notebooks")
     p.add_argument("--memory-mb", type=int, default=d.memory_mb, help="address-space limit of a kernel")
     p.add_argument("--cpu-s", type=int, default=d.cpu_s, help="CPU-seconds limit of a kernel")
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="submissions graded per minute, serial vs parallel")
     bench.add_argument("--course-dir", type=Path, default=Path(__file__).resolve().parent.parent / "tests/fixtures/grader_course",
                        help="course whose answer keys are submitted as every student's work")
+    bench.add_argument("--assignment", help="assignment to submit (default: the first in the source folder)")
     bench.add_argument("--students", type=int, default=8, help="submissions per run")
     bench.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="workers of the parallel run")
     bench.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True)
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .bench import run_bench
 
-    run_bench(args.course_dir, args.students, args.jobs, args.sandbox, args.json)
+    run_bench(args.course_dir, args.students, args.jobs, args.sandbox, args.json, args.assignment)
     return 0
 
 

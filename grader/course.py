@@ -40,6 +40,7 @@ class Course:
     feedback: Path
     db_url: str
     config_file: Path | None
+    execute_timeout: int | None = None  # the course's Execute.timeout (seconds per cell), if set
 
     @classmethod
     def load(cls, root: Path, db_url: str | None = None) -> "Course":
@@ -60,6 +61,7 @@ class Course:
             feedback=sub("feedback_directory", "feedback"),
             db_url=normalize_db_url(db_url or cd.get("db_url") or f"sqlite:///{root / 'gradebook.db'}"),
             config_file=config_file if config_file.exists() else None,
+            execute_timeout=(cfg.get("Execute", {}) if cfg else {}).get("timeout"),
         )
 
     def assignments(self) -> list[str]:

@@ -56,3 +56,29 @@ class HideHiddenTests(NbGraderPreprocessor):
                 if out.output_type == "error":
                     out.traceback = [f"{out.ename}: {out.evalue}"]
         return cell, resources
+
+
+def generate_in_course(course, assignment: str, student: str) -> None:
+    """Feedback from the course's own gradebook, so manual grades and comments appear in it.
+
+    Workers write feedback from their private gradebooks (in parallel); once a person has
+    graded or commented a cell, the parent regenerates that student's feedback here.
+    """
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.preprocessors import GetGrades
+    from traitlets.config import Config
+
+    cfg = Config()
+    cfg.CourseDirectory.root = str(course.root)
+    cfg.CourseDirectory.course_id = course.course_id
+    cfg.CourseDirectory.db_url = course.db_url
+    cfg.CourseDirectory.autograded_directory = course.autograded.name
+    cfg.CourseDirectory.feedback_directory = course.feedback.name
+    cfg.CourseDirectory.source_directory = course.source.name
+    cfg.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+    api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
+    result = api.generate_feedback(assignment, student, force=True)
+    if not result["success"]:
+        raise RuntimeError(f"feedback for {student}/{assignment} failed:\n{result.get('log', '')[-2000:]}")

@@ -35,8 +35,11 @@ def ensure_assignment(db_url: str, course_id: str, template: Template) -> None:
 
 
 def record(db_url: str, course_id: str, assignment: str, student: str, scores: dict | None,
-           timestamp=None) -> tuple[float, float]:
-    """Store one student's auto scores (``None``: nothing gradable, all zero); commit; return (score, max)."""
+           timestamp=None) -> tuple[float, float, bool]:
+    """Store one student's auto scores (``None``: nothing gradable, all zero) and commit.
+
+    Returns (score, max score, whether a person has graded or commented any cell).
+    """
     with Gradebook(db_url, course_id) as gb, warnings.catch_warnings():
         # nbgrader's own update_or_create_submission trips SQLAlchemy's autoflush warning
         warnings.simplefilter("ignore")
@@ -45,6 +48,7 @@ def record(db_url: str, course_id: str, assignment: str, student: str, scores: d
         sub = gb.update_or_create_submission(assignment, student, **kwargs)
         for nb in sub.notebooks:
             nb_scores = (scores or {}).get(nb.name, {"grades": {}, "comments": {}})
+            nb.late_submission_penalty = nb_scores.get("late_penalty")
             for grade in nb.grades:
                 got = nb_scores["grades"].get(grade.name, {"auto_score": 0.0})
                 grade.auto_score = got["auto_score"]
@@ -53,4 +57,6 @@ def record(db_url: str, course_id: str, assignment: str, student: str, scores: d
                 comment.auto_comment = nb_scores["comments"].get(comment.name)
         gb.db.commit()
         sub = gb.find_submission(assignment, student)
-        return sub.score, sub.max_score
+        manual = any(g.manual_score is not None for nb in sub.notebooks for g in nb.grades) or \
+            any(c.manual_comment for nb in sub.notebooks for c in nb.comments)
+        return sub.score, sub.max_score, manual

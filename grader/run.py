@@ -22,6 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .course import Course, Template, build_template, tool_env
+from .feedback import generate_in_course
 from .gradebook import ensure_assignment, record
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +34,8 @@ class Options:
 
     jobs: int = os.cpu_count() or 1          # one worker (one kernel) per core
     sandbox: bool = True                     # bubblewrap around the kernel (limits apply either way)
-    cell_timeout: int = 60                   # seconds per cell before it is interrupted (scores 0)
+    cell_timeout: int | None = None          # seconds per cell (scores 0 when exceeded); None: the
+                                             # course's Execute.timeout, else 60
     student_timeout: int = 900               # wall-clock bound on one student's whole grading
     memory_mb: int = 2048                    # address-space limit of a student's kernel
     cpu_s: int = 600                         # CPU seconds of a student's kernel before it is killed
@@ -110,7 +112,8 @@ def grade_assignment(course: Course, assignment: str, opts: Options, work: Path,
     ensure_assignment(course.db_url, course.course_id, template)
     students = course.students(assignment)
     base = dict(template=str(template.root), assignment=assignment, course_id=course.course_id,
-                memory_mb=opts.memory_mb, cpu_s=opts.cpu_s, sandbox=opts.sandbox, cell_timeout=opts.cell_timeout)
+                memory_mb=opts.memory_mb, cpu_s=opts.cpu_s, sandbox=opts.sandbox,
+                cell_timeout=opts.cell_timeout or course.execute_timeout or 60)
     rows = []
     with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
         futures = {}
@@ -127,9 +130,11 @@ def grade_assignment(course: Course, assignment: str, opts: Options, work: Path,
             for kind, dest in (("autograded", course.autograded), ("feedback", course.feedback)):
                 src = tmp / kind / student / assignment
                 _replace_dir(src if graded else None, dest / student / assignment)
-            score, max_score = record(course.db_url, course.course_id, assignment, student,
-                                      result.get("scores") if result.get("ok") else None,
-                                      _timestamp(course.submitted / student / assignment))
+            score, max_score, manual = record(course.db_url, course.course_id, assignment, student,
+                                              result.get("scores") if result.get("ok") else None,
+                                              _timestamp(course.submitted / student / assignment))
+            if manual and graded:
+                generate_in_course(course, assignment, student)
             status = "ok" if result.get("ok") else result.get("status", "error")
             if result.get("ok") and result.get("broken"):
                 status = "broken"

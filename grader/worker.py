@@ -97,6 +97,7 @@ def read_scores(tmp: Path, spec: dict) -> dict:
         sub = gb.find_submission(spec["assignment"], spec["student"])
         for nb in sub.notebooks:
             out[nb.name] = {
+                "late_penalty": nb.late_submission_penalty,
                 "grades": {g.name: {"auto_score": g.auto_score, "max_score": g.max_score,
                                     "needs_manual_grade": g.needs_manual_grade} for g in nb.grades},
                 "comments": {c.name: c.auto_comment for c in nb.comments},

@@ -87,6 +87,18 @@ def test_interrupted_run_keeps_grades_and_rerun_is_idempotent(tmp_path):
     assert all(row[2] == "2026-11-20 10:00:00" for row in runs[0][1])  # zip_collect's timestamps kept
 
 
+def override(db_url: str, student: str, cell: str, score: float, comment: str) -> None:
+    """What formgrader does when a person grades a cell: a manual score and comment."""
+    from nbgrader.api import Gradebook
+
+    from grader.course import normalize_db_url
+
+    with Gradebook(normalize_db_url(db_url)) as gb:
+        gb.find_grade(cell, "ps1", "ps1", student).manual_score = score
+        gb.find_comment("sol_double", "ps1", "ps1", student).manual_comment = comment
+        gb.db.commit()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -128,6 +140,13 @@ def test_postgresql_gradebook_with_parallel_workers(tmp_path):
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         assert scores(url) == {s: (v, 6.0) for s, v in EXPECTED.items()}
+        # a person overrides one test of ann's in formgrader; grading again keeps it
+        override(url, "ann", "test_double", 1.5, "Half marks: see the rubric (manual note)")
+        again = subprocess.run(grade_cmd(course, "--jobs", "2", "--db-url", url), cwd=ROOT, env=ENV,
+                               capture_output=True, text=True)
+        assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+        assert scores(url) == {"ann": (4.5, 6.0), "cid": (EXPECTED["cid"], 6.0)}
+    assert "manual note" in (course / "feedback" / "ann" / "ps1" / "ps1.html").read_text()
     assert not (course / "gradebook.db").exists()  # nothing went to the SQLite default
     with open(course / "grades.csv") as f:
         assert {r["student_id"]: float(r["score"]) for r in csv.DictReader(f)} == EXPECTED
