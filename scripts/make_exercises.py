@@ -5,6 +5,8 @@
    gradebook, so the course's gradebook.db is never touched.
 3. Run ``nbgrader generate_assignment`` there for every assignment and replace
    exercises/<assignment>/ with the release notebooks it wrote.
+4. Rebuild the demo submissions (demo/submissions/, scripts/submissions.py) from the new
+   answer keys and release.
 
 The output is deterministic (nbgrader's checksums depend only on the cell sources), so
 running this twice leaves git clean; tests/test_course.py checks exactly that.
@@ -24,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build_solutions  # noqa: E402
+import submissions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NBGRADER = Path(sys.executable).parent / "nbgrader"
@@ -78,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     build_solutions.main([])
     for path in generate(args.out):
         print(f"wrote {path}")
+    if args.out == ROOT / "exercises":
+        print(f"wrote {len(submissions.write_demo())} demo submissions under {submissions.DEMO.relative_to(ROOT)}")
     return 0
 
 
