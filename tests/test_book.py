@@ -40,7 +40,7 @@ INCLUDED = {
 FIGURES = {
     "rnn": ["fig-unrolled", "fig-rnn-vanishing"],
     "cell": ["fig-lstm-cell", "fig-squash", "fig-forget-decay", "fig-wired-cell"],
-    "bptt": ["fig-truncation-bias"],
+    "bptt": ["fig-lstm-backward", "fig-truncation-bias"],
 }
 #: Works the bibliography must list (the brief's minimum), by a distinctive piece of title.
 REQUIRED_WORKS = [

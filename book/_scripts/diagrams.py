@@ -123,6 +123,35 @@ def draw_cell(ax=None):
     return ax.figure
 
 
+def draw_cell_backward(ax=None):
+    """The cell of :func:`draw_cell` with the backward pass of eq:bptt-dh .. eq:bptt-dW drawn on it.
+
+    Red arrows run against the forward wires: the two messages from step t+1 enter on the
+    right (δh_t along the hidden state, δ⁺c_t along the cell state), meet in δc_t, and leave
+    on the left as δ⁺c_{t-1} (through the forget gate only) and δ⁺h_{t-1} (through W_hh).
+    """
+    fig = draw_cell(ax)
+    ax = fig.axes[0] if ax is None else ax
+    red = "#c0392b"
+    ax.set_ylim(-0.2, 6.1)
+    back = [  # (from, to, label, label position, font size)
+        ((10.2, 5.4), (4.95, 5.4), r"$\delta^{+} c_t$ (from step $t+1$)", (7.3, 5.55), 10),
+        ((4.45, 5.4), (-0.2, 5.4), r"$\delta^{+} c_{t-1} = f_t \odot \delta c_t$", (-0.2, 5.55), 10),
+        ((10.2, 0.62), (8.05, 0.62), r"$\delta h_t$", (9.4, 0.25), 11),
+        ((8.05, 0.62), (8.05, 4.62), "", None, 0),
+        ((2.6, 1.78), (-0.2, 1.78), r"$\delta^{+} h_{t-1} = W_{hh}^{\top} \delta a_t$", (1.1, 1.9), 9),
+        ((1.35, 1.05), (1.35, -0.1), r"$\delta x_t$", (0.55, -0.05), 11),
+    ]
+    for start, end, label, where, size in back:
+        _arrow(ax, start, end, red, lw=1.4)
+        if where:
+            ax.text(*where, label, color=red, fontsize=size)
+    ax.text(8.15, 3.1, r"$\delta h_t \odot o_t$" + "\n" + r"$\odot \tanh'(c_t)$", color=red, fontsize=9)
+    ax.text(4.95, 4.3, r"$\delta c_t$", color=red, fontsize=11)
+    ax.text(1.9, 2.45, r"$\delta a_t$", color=red, fontsize=11)
+    return fig
+
+
 def draw_unrolled(T: int = 4, ax=None):
     """A recurrent network unrolled over ``T`` steps: one cell, copied, sharing its weights."""
     if ax is None:
@@ -149,7 +178,7 @@ def main() -> None:
     """Write SVG copies of every diagram to ``book/_static``."""
     plt.switch_backend("Agg")  # files only; the notebooks keep their inline backend
     STATIC.mkdir(exist_ok=True)
-    for name, draw in (("lstm_cell", draw_cell), ("unrolled_rnn", draw_unrolled)):
+    for name, draw in (("lstm_cell", draw_cell), ("lstm_cell_backward", draw_cell_backward), ("unrolled_rnn", draw_unrolled)):
         fig = draw()
         fig.savefig(STATIC / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
         plt.close(fig)
