@@ -11,7 +11,7 @@ import datetime as _dt
 import json
 import platform
 import statistics
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import NamedTuple
 
