@@ -26,6 +26,7 @@ from .feedback import generate_in_course
 from .gradebook import ensure_assignment, record
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+FIRST_UID = 200000  # sandboxed kernels run as FIRST_UID + i: a process limit per student
 
 
 @dataclass
@@ -117,9 +118,9 @@ def grade_assignment(course: Course, assignment: str, opts: Options, work: Path,
     rows = []
     with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
         futures = {}
-        for student in students:
+        for i, student in enumerate(students):
             spec = dict(base, student=student, submission=str(course.submitted / student / assignment),
-                        tmp=str(work / "students" / student))
+                        tmp=str(work / "students" / student), uid=FIRST_UID + i)
             futures[pool.submit(run_worker, spec, opts.student_timeout)] = student
         bar = tqdm(total=len(futures), desc=f"grading {assignment}", unit="student", disable=not opts.progress)
         for future in as_completed(futures):

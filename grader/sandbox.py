@@ -13,8 +13,8 @@ with ``bwrap``, which gives the kernel:
   packages the notebooks import (``lstm_ref``), a private ``/tmp``, and only two writable
   directories: the notebook's own working copy and the socket directory.  The course's
   answer keys, gradebook and the other students' work are simply not there;
-* when started as root, the user ``nobody`` (uid 65534) so the process limit applies and
-  nothing root-owned is writable.
+* when started as root, an unprivileged uid of its own (``--uid``, one per student), so
+  the process limit applies to that student alone and nothing root-owned is writable.
 
 With ``--no-bwrap`` only the limits are applied (``make grade GRADE_ARGS=--no-sandbox``).
 """
@@ -29,7 +29,7 @@ import signal
 import sys
 from pathlib import Path
 
-NOBODY = 65534
+NOBODY = 65534  # the default uid; the grader gives every student a uid of its own
 SYSTEM_RO = ["/usr", "/etc", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/opt"]
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -41,7 +41,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--ro", action="append", default=[], help="extra read-only path (repeatable)")
     p.add_argument("--memory-mb", type=int, default=2048, help="address-space limit of the kernel")
     p.add_argument("--cpu-s", type=int, default=300, help="CPU seconds before the kernel is killed")
-    p.add_argument("--nproc", type=int, default=256, help="processes+threads for uid nobody")
+    p.add_argument("--nproc", type=int, default=256, help="processes+threads of the kernel's uid")
+    p.add_argument("--uid", type=int, default=NOBODY, help="unprivileged uid the kernel runs as (when root)")
     p.add_argument("--no-bwrap", action="store_true", help="limits only, no namespaces")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- kernel command")
     args = p.parse_args(argv)
@@ -57,7 +58,9 @@ def set_limits(memory_mb: int, cpu_s: int, nproc: int) -> None:
     mem = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s))
-    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    if os.geteuid() == 0:  # the kernel will run under its own uid; for a normal user the
+        # limit would count every process the user already has, so it is left alone
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024 * 1024,) * 2)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
@@ -116,7 +119,7 @@ def bwrap_argv(args: argparse.Namespace) -> list[str]:
     if os.geteuid() == 0:
         # bwrap drops every capability of a root caller; keep just enough to become nobody
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
-                 shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+                 shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={args.uid}", f"--regid={args.uid}",
                  "--clear-groups", "--inh-caps=-all"]
     else:
         argv += ["--"]
@@ -124,14 +127,14 @@ def bwrap_argv(args: argparse.Namespace) -> list[str]:
 
 
 def prepare_dirs(args: argparse.Namespace) -> None:
-    """Let uid nobody write the two writable directories and read the connection file."""
+    """Let the kernel's uid write the two writable directories and read the connection file."""
     if os.geteuid() != 0:
         return
     for path in (args.workdir, args.rundir):
         for root, dirs, files in os.walk(path):
-            os.chown(root, NOBODY, NOBODY)
+            os.chown(root, args.uid, args.uid)
             for name in files:
-                os.chown(os.path.join(root, name), NOBODY, NOBODY)
+                os.chown(os.path.join(root, name), args.uid, args.uid)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,6 +10,7 @@ is the only process that writes the real gradebook.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -22,11 +23,16 @@ KERNEL_NAME = "grader-sandbox"
 _SKIP = {".ipynb_checkpoints", "__pycache__"}
 
 
+def _ignore(folder: str, names: list[str]) -> list[str]:
+    """Notebooks are rebuilt, not copied; symlinks (to an answer key, say) are dropped."""
+    return [n for n in names if n.endswith(".ipynb") or n in _SKIP or os.path.islink(os.path.join(folder, n))]
+
+
 def write_kernelspec(tmp: Path, workdir: Path, spec: dict) -> None:
     """A kernelspec whose argv starts the kernel through :mod:`grader.sandbox`."""
     launcher = [sys.executable, str(Path(__file__).with_name("sandbox.py")),
                 "--workdir", str(workdir), "--rundir", str(tmp / "run"),
-                "--memory-mb", str(spec["memory_mb"]), "--cpu-s", str(spec["cpu_s"])]
+                "--memory-mb", str(spec["memory_mb"]), "--cpu-s", str(spec["cpu_s"]), "--uid", str(spec["uid"])]
     if not spec["sandbox"]:
         launcher.append("--no-bwrap")
     argv = launcher + ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -69,7 +75,7 @@ def prepare(spec: dict, tmp: Path) -> tuple[dict[str, list[str]], list[str]]:
     shutil.copytree(src, tmp / "source" / spec["assignment"], ignore=shutil.ignore_patterns("*.ipynb"))
     sub_in = Path(spec["submission"])
     sub_out = tmp / "submitted" / spec["student"] / spec["assignment"]
-    shutil.copytree(sub_in, sub_out, ignore=shutil.ignore_patterns("*.ipynb", *_SKIP))
+    shutil.copytree(sub_in, sub_out, ignore=_ignore)
     notes: dict[str, list[str]] = {}
     broken: list[str] = []
     for name in template.notebooks():
@@ -107,8 +113,6 @@ def read_scores(tmp: Path, spec: dict) -> dict:
 
 def grade(spec: dict) -> dict:
     """Autograde and generate feedback for one student in ``spec['tmp']``."""
-    import os
-
     tmp = Path(spec["tmp"])
     (tmp / "run").mkdir(parents=True)
     notes, broken = prepare(spec, tmp)
