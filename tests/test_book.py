@@ -41,6 +41,7 @@ FIGURES = {
     "rnn": ["fig-unrolled", "fig-rnn-vanishing"],
     "cell": ["fig-lstm-cell", "fig-squash", "fig-forget-decay", "fig-wired-cell"],
     "bptt": ["fig-lstm-backward", "fig-truncation-bias"],
+    "notation": ["fig-layout"],
 }
 #: Works the bibliography must list (the brief's minimum), by a distinctive piece of title.
 REQUIRED_WORKS = [
@@ -155,6 +156,22 @@ def test_figures_are_rendered_from_code(built_book, chapter):
     for src in images:
         image = (built_book / "book" / src).resolve()
         assert image.is_file() and image.stat().st_size > 2000, f"{chapter}: image {src} missing or empty"
+
+
+def test_diagram_script_writes_every_diagram(tmp_path, monkeypatch):
+    """``python book/_scripts/diagrams.py`` (re)writes the SVG copies; each is a real drawing."""
+    sys.path.insert(0, str(BOOK / "_scripts"))
+    try:
+        import diagrams
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setattr(diagrams, "STATIC", tmp_path)
+    diagrams.main()
+    svgs = sorted(p.name for p in tmp_path.glob("*.svg"))
+    assert svgs == ["lstm_cell.svg", "lstm_cell_backward.svg", "lstm_layout.svg", "unrolled_rnn.svg"], svgs
+    for name in svgs:
+        svg = (tmp_path / name).read_text()
+        assert svg.count("<path") > 20, f"{name} has almost nothing drawn in it"
 
 
 def test_executed_checks_are_printed_and_pass(built_book):

@@ -152,6 +152,56 @@ def draw_cell_backward(ax=None):
     return fig
 
 
+GATE_COLORS = {"i": "#f2c14e", "f": "#e07a5f", "g": "#8fc0a9", "o": "#81b2d9"}
+
+
+def _grid(ax, x0, y0, rows, cols, colors, label, cell):
+    """A matrix drawn as ``rows x cols`` squares; ``colors[r]`` fills row ``r``; ``label`` above it."""
+    for r in range(rows):
+        for c in range(cols):
+            ax.add_patch(plt.Rectangle((x0 + c * cell, y0 - (r + 1) * cell), cell, cell, fc=colors[r], ec="white", lw=1))
+    ax.text(x0 + cols * cell / 2, y0 + 0.1, label, ha="center", va="bottom", fontsize=10)
+
+
+def draw_layout(D: int = 3, H: int = 2, ax=None):
+    """The stacked layout of ``LSTMParams`` and how ``gate("f")`` slices it.
+
+    ``W_hh (4H, H)`` and ``W_ih (4H, D)`` hold blocks of H rows in the order i, f, g, o; the
+    seed texts' ``W_f`` is the f rows of both, side by side, h columns first: ``(H, H + D)``.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8.4, 3.6))
+    cell, gap = 0.42, 0.9
+    rows = [GATE_COLORS[g] for g in "ifgo" for _ in range(H)]
+    top = 4 * H * cell
+    x_ih = H * cell + gap
+    x_b = x_ih + D * cell + gap
+    _grid(ax, 0.0, top, 4 * H, H, rows, "$W_{hh}$\n$(4H \\times H)$", cell)
+    _grid(ax, x_ih, top, 4 * H, D, rows, "$W_{ih}$\n$(4H \\times D)$", cell)
+    _grid(ax, x_b, top, 4 * H, 1, rows, "$b$\n$(4H)$", cell)
+    for k, g in enumerate("ifgo"):  # gate names beside the row blocks
+        ax.text(-0.15, top - (k * H + H / 2) * cell, g, ha="right", va="center", fontsize=12)
+    f_top = top - H * cell  # the forget gate's rows, where W_f is drawn too
+    x_wf = x_b + cell + 2.0
+    f_rows = [GATE_COLORS["f"]] * H
+    _grid(ax, x_wf, f_top, H, H, f_rows, "", cell)
+    _grid(ax, x_wf + H * cell, f_top, H, D, f_rows, "", cell)
+    _grid(ax, x_wf + (H + D) * cell + 0.5, f_top, H, 1, f_rows, "$b_f$", cell)
+    ax.plot([x_wf + H * cell] * 2, [f_top, f_top - H * cell], color="k", lw=2)
+    ax.text(x_wf + (H + D) * cell / 2, f_top + 0.1, "$W_f = [\\,W_{hh}[f] \\mid W_{ih}[f]\\,]$\n$(H \\times (H+D))$",
+            ha="center", va="bottom", fontsize=10)
+    ax.text(x_wf + H * cell / 2, f_top - H * cell - 0.1, "$h_{t-1}$\ncolumns", ha="center", va="top", fontsize=8)
+    ax.text(x_wf + H * cell + D * cell / 2, f_top - H * cell - 0.1, "$x_t$\ncolumns", ha="center", va="top", fontsize=8)
+    y_mid = f_top - H * cell / 2
+    _arrow(ax, (x_b + cell + 0.25, y_mid), (x_wf - 0.2, y_mid), "#555")
+    ax.text((x_b + cell + x_wf) / 2, y_mid + 0.12, 'gate("f")', ha="center", fontsize=9, family="monospace")
+    ax.set_xlim(-0.6, x_wf + (H + D + 1) * cell + 0.8)
+    ax.set_ylim(-0.3, top + 0.9)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax.figure
+
+
 def draw_unrolled(T: int = 4, ax=None):
     """A recurrent network unrolled over ``T`` steps: one cell, copied, sharing its weights."""
     if ax is None:
@@ -178,7 +228,7 @@ def main() -> None:
     """Write SVG copies of every diagram to ``book/_static``."""
     plt.switch_backend("Agg")  # files only; the notebooks keep their inline backend
     STATIC.mkdir(exist_ok=True)
-    for name, draw in (("lstm_cell", draw_cell), ("lstm_cell_backward", draw_cell_backward), ("unrolled_rnn", draw_unrolled)):
+    for name, draw in (("lstm_cell", draw_cell), ("lstm_cell_backward", draw_cell_backward), ("unrolled_rnn", draw_unrolled), ("lstm_layout", draw_layout)):
         fig = draw()
         fig.savefig(STATIC / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
         plt.close(fig)
