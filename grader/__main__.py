@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     if args.command == "grade":
-        rows = grade_course(args.course_dir, args.assignment, options(args))
+        try:
+            rows = grade_course(args.course_dir, args.assignment, options(args))
+        except ValueError as err:  # nothing to grade, unknown assignment: say so, no traceback
+            print(f"python -m grader grade: {err}", file=sys.stderr)
+            return 2
         print(format_table(rows))
         return 0
     from .bench import run_bench

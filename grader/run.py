@@ -24,6 +24,7 @@ from tqdm import tqdm
 from .course import Course, Template, build_template, tool_env
 from .feedback import generate_in_course
 from .gradebook import ensure_assignment, record
+from .sandbox import preflight
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 FIRST_UID = 200000  # sandboxed kernels run as FIRST_UID + i: a process limit per student
@@ -164,6 +165,9 @@ def grade_course(course_dir: Path, assignments: list[str] | None = None, opts: O
     """Grade ``assignments`` (default: every assignment with submissions) of a course."""
     opts = opts or Options()
     os.environ["PATH"] = tool_env()["PATH"]  # nbgrader's Gradebook runs `alembic` from PATH
+    problem = preflight() if opts.sandbox else None
+    if problem:
+        raise ValueError(problem)
     course = Course.load(course_dir, opts.db_url)
     wanted = assignments or course.assignments()
     if not wanted:

@@ -137,6 +137,24 @@ def prepare_dirs(args: argparse.Namespace) -> None:
                 os.chown(os.path.join(root, name), args.uid, args.uid)
 
 
+def preflight() -> str | None:
+    """Why the sandbox cannot work on this machine, or None when it can.
+
+    Checked once before grading: without it every kernel would die at start and every
+    student would get 0.
+    """
+    import subprocess
+
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap (or grade with --no-sandbox)"
+    probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--", "true"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"bubblewrap cannot create namespaces here ({probe.stderr.strip()}); grade with --no-sandbox"
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     for var in THREAD_VARS:  # one thread per kernel: graders run one kernel per core

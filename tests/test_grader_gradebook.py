@@ -77,10 +77,11 @@ def auto_scores(db_url: str) -> dict[tuple[str, str], float]:
 
 
 def test_interrupted_run_keeps_grades(tmp_path):
+    """Also the --no-sandbox path (limits only), for machines without bubblewrap."""
     course = lms_course(tmp_path / "course")
     db = f"sqlite:///{course / 'gradebook.db'}"
     # kill the grader (its whole process group, as a crash would) once the first student is committed
-    proc = subprocess.Popen(grade_cmd(course, "--jobs", "1"), cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(grade_cmd(course, "--jobs", "1", "--no-sandbox"), cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     first = next(line for line in proc.stdout if line.startswith("graded "))
     os.killpg(proc.pid, signal.SIGKILL)
@@ -89,7 +90,8 @@ def test_interrupted_run_keeps_grades(tmp_path):
     assert scores(db) == {student: (EXPECTED[student], 6.0)}
     kept = auto_scores(db)
     # running again grades everyone and gives the committed student the same scores
-    done = subprocess.run(grade_cmd(course, "--jobs", "2"), cwd=ROOT, env=ENV, capture_output=True, text=True)
+    done = subprocess.run(grade_cmd(course, "--jobs", "2", "--no-sandbox"), cwd=ROOT, env=ENV,
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert scores(db) == {s: (v, 6.0) for s, v in EXPECTED.items()}
     assert {k: v for k, v in auto_scores(db).items() if k[0] == student} == kept

@@ -149,3 +149,13 @@ def test_kernel_guard_restores_what_student_code_replaced():
         assert gc.rel_error(np.ones(2), np.zeros(2)) > 0.5
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_missing_bubblewrap_stops_grading_before_any_kernel(monkeypatch, tmp_path):
+    """Without bwrap every sandboxed kernel would die and every student score 0: refuse instead."""
+    from grader import sandbox
+    from grader.run import Options, grade_course
+
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    with pytest.raises(ValueError, match="bubblewrap"):
+        grade_course(tmp_path, opts=Options(sandbox=True))
