@@ -42,6 +42,14 @@ def course(tmp_path_factory) -> Path:
     return course
 
 
+def _with_tests_edited(nb, grade_ids):
+    """The learner also "fixes" the failing tests by editing them: nbgrader must restore them."""
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in grade_ids:
+            cell.source = "pass  # edited by the learner"
+    return nb
+
+
 def _submit(course: Path, student: str, assignment: str, nb) -> None:
     submissions.write(nb, course / "submitted", student, assignment, NOTEBOOK[assignment])
 
@@ -55,7 +63,8 @@ def graded(course) -> dict:
     for assignment in ASSIGNMENTS:
         name = NOTEBOOK[assignment]
         _submit(course, "untouched", assignment, nbformat.read(course / "exercises" / assignment / f"{name}.ipynb", 4))
-        _submit(course, "dana", assignment, submissions.submission(assignment, name, answers_with(MISTAKE[DANA[assignment]])))
+        _submit(course, "dana", assignment, _with_tests_edited(
+            submissions.submission(assignment, name, answers_with(MISTAKE[DANA[assignment]])), MISTAKE[DANA[assignment]].fails))
     for assignment, cheats in CHEATS.items():
         key = submissions.key_answers(assignment, NOTEBOOK[assignment])
         _submit(course, "mallory", assignment, submissions.submission(assignment, NOTEBOOK[assignment], {**key, **cheats}))
@@ -160,6 +169,7 @@ def test_untouched_release_scores_zero_without_crashing(graded, course, assignme
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_one_mistake_loses_exactly_its_tests_and_feedback_names_it(graded, course, assignment):
+    """Dana also replaced the failing test cells by ``pass``; OverwriteCells restores them."""
     mistake = MISTAKE[DANA[assignment]]
     assert _lost(graded["dana", assignment]) == set(mistake.fails)
     assert mistake.says in _feedback(course, "dana", assignment)
