@@ -21,7 +21,7 @@ import itertools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -49,8 +49,10 @@ class _Tripwire:
         self.hit: str | None = None
 
     def _profile(self, frame, event, arg):
+        if event != "call" or self.hit is not None:  # C calls and returns need no look
+            return
         code = frame.f_code
-        if event == "call" and self.hit is None and (code.co_filename.endswith(self.forbidden) or code in self.codes):
+        if code.co_filename.endswith(self.forbidden) or code in self.codes:
             self.hit = f"{_module_name(code.co_filename)}.{code.co_qualname}"
 
     def __enter__(self):
@@ -75,7 +77,8 @@ def _module_name(filename: str) -> str:
 _REFERENCE_FILES = (str(_REF_DIR / "numpy_lstm.py"), str(_REF_DIR / "torch_lstm.py"))
 
 
-def _call(fn: Callable, args: tuple, name: str, forbidden: tuple[str, ...] = _REFERENCE_FILES, codes=frozenset()):
+def _call(fn: Callable, args: tuple, name: str, forbidden: tuple[str, ...] = _REFERENCE_FILES,
+          codes: frozenset = frozenset()):
     """Call the learner's ``fn(*args)`` with the tripwire armed."""
     with _Tripwire(forbidden, codes) as trip:
         out = fn(*args)
@@ -425,7 +428,8 @@ def _diagnose(mistakes: list[tuple[str, Callable[[], list]]], mine: list) -> str
     return "No known mistake matches this answer: compare your code with the equations line by line."
 
 
-def _verify(name: str, case, labels, mine: list, expected: list, mistakes: Callable[[], list], array_type=np.ndarray) -> None:
+def _verify(name: str, case, labels, mine: list, expected: list, mistakes: Callable[[], list],
+            array_type: type = np.ndarray) -> None:
     """Raise an AssertionError listing every wrong output of ``name``, with a diagnosis."""
     problems = [p for p in (_problem(f"output {label}", m, e, array_type)
                             for label, m, e in zip(labels, mine, expected)) if p]
