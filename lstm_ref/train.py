@@ -41,6 +41,7 @@ class TrainConfig:
     T: int = 100  # minimal sequence length
     hidden_size: int = 32  # H: small, the paper's nets had 93 weights
     forget_bias: float = 1.0  # added to the forget gate's bias at init (Jozefowicz et al. 2015)
+    input_bias: float = 0.0  # added to the input gate's bias at init (LSTMs); < 0 keeps distractors out at first
     batch_size: int = 32  # sequences per update
     lr: float = 1e-2  # Adam; large for a small net, clipping keeps it stable
     clip: float = 1.0  # gradient-norm clipping: one exploding batch must not undo training
@@ -82,29 +83,36 @@ class SequenceModel(nn.Module):
         return self.head(hs[-1])  # (N, n_out)
 
 
-def _add_forget_bias(lstm: nn.LSTM, forget_bias: float) -> nn.LSTM:
-    H = lstm.hidden_size
+def _shift_gate_bias(core: nn.Module, gate: int, value: float) -> None:
+    """Add ``value`` to the bias of gate ``gate`` (0..3 = i, f, g, o) of an nn.LSTM or VariantLSTM."""
+    bias = core.bias_ih_l0 if isinstance(core, nn.LSTM) else core.b
+    H = bias.shape[0] // 4
     with torch.no_grad():
-        lstm.bias_ih_l0[H : 2 * H] += forget_bias  # gate order i, f, g, o
-    return lstm
+        bias[gate * H : (gate + 1) * H] += value
 
 
-def build_model(model: str, D: int, H: int, n_out: int, forget_bias: float = 1.0) -> SequenceModel:
+def build_model(model: str, D: int, H: int, n_out: int, forget_bias: float = 1.0, input_bias: float = 0.0) -> SequenceModel:
     """A :class:`SequenceModel`; weights come from torch's RNG (seed it first).
 
     ``rnn`` and ``lstm`` are ``torch.nn.RNN`` / ``nn.LSTM`` (fused kernels, the fast way to
     train; ``lstm_ref``'s tests show they compute the reference equations); ``rnn-ref`` is
     :class:`~lstm_ref.rnn.VanillaRNN` and the variant names give a
     :class:`~lstm_ref.variants.VariantLSTM` (step by step in Python, slower).
+    ``input_bias`` is added to the input-gate bias of the LSTMs (the RNNs have no gates):
+    a negative value keeps the cell closed to the many distractor inputs at first, the
+    1997 paper's remedy for drifting cell states.
     """
     if model == "rnn":
         core = nn.RNN(D, H, nonlinearity="tanh")
     elif model == "rnn-ref":
         core = VanillaRNN(D, H)
     elif model == "lstm":
-        core = _add_forget_bias(nn.LSTM(D, H), forget_bias)
+        core = nn.LSTM(D, H)
+        _shift_gate_bias(core, 1, forget_bias)
     else:
         core = VariantLSTM(D, H, variant=canonical_variant(model), forget_bias=forget_bias)
+    if input_bias and not model.startswith("rnn"):
+        _shift_gate_bias(core, 0, input_bias)
     return SequenceModel(core, H, n_out)
 
 
@@ -167,7 +175,7 @@ def train(cfg: TrainConfig, device=None, progress: bool = True, model: SequenceM
     device = torch.device(device) if device is not None else default_device()
     torch.manual_seed(cfg.seed)
     D, n_out = TASKS[cfg.task]
-    model = (model or build_model(cfg.model, D, cfg.hidden_size, n_out, cfg.forget_bias)).to(device)
+    model = (model or build_model(cfg.model, D, cfg.hidden_size, n_out, cfg.forget_bias, cfg.input_bias)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     gen = make_generator(cfg.seed)
     window, curve, seen, solved = _RecentWindow(cfg.window), [], 0, False

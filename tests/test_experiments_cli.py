@@ -87,3 +87,29 @@ def test_cli_temporal_order_task(tmp_path):
     assert [r["config"]["task"] for r in result["runs"]] == ["temporal-order"] * 2
     for r in result["runs"]:  # 4 classes: cross-entropy starts near ln 4
         assert r["test"]["n"] == 16 and abs(r["test"]["loss"] - 1.386) < 0.3
+
+
+@pytest.mark.parametrize("model", ["lstm", "cifg", "rnn"])
+def test_build_model_gate_biases(model):
+    import torch
+
+    from lstm_ref.train import build_model
+
+    torch.manual_seed(0)
+    base = build_model(model, 2, 4, 1, forget_bias=0.0)
+    torch.manual_seed(0)
+    shifted = build_model(model, 2, 4, 1, forget_bias=2.0, input_bias=-3.0)
+    name = {"lstm": "core.bias_ih_l0", "cifg": "core.b", "rnn": "core.bias_ih_l0"}[model]
+    diff = shifted.state_dict()[name] - base.state_dict()[name]
+    expected = {"lstm": [-3.0] * 4 + [2.0] * 4 + [0.0] * 8,  # rows i, f, g, o
+                "cifg": [-5.0] * 4 + [2.0] * 4 + [0.0] * 8,  # cifg also moves b_f into the input gate
+                "rnn": [0.0] * 4}[model]
+    torch.testing.assert_close(diff, torch.tensor(expected), atol=1e-6, rtol=0)
+
+
+def test_cli_first_seed_and_input_bias(tmp_path):
+    result = main(["adding", "--T", "22", "--seeds", "2", "--first-seed", "5", "--models", "lstm", "--input-bias", "-2",
+                   "--max-sequences", "32", "--window", "32", "--test-size", "8", "--no-progress", "--out", str(tmp_path / "s.json")])
+    assert [r["config"]["seed"] for r in result["runs"]] == [5, 6]
+    assert {r["config"]["input_bias"] for r in result["runs"]} == {-2.0}
+    assert result["summary"][0]["label"] == "lstm b_f=1 b_i=-2"

@@ -35,10 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("task", choices=["adding", "temporal-order"], help="the adding problem (Exp. 4) or the temporal-order task (Exp. 6a)")
     p.add_argument("--T", type=int, nargs="+", default=[d.T], help="minimal sequence lengths (default: %(default)s)")
-    p.add_argument("--seeds", type=int, default=3, help="runs per model and T, seeds 0..SEEDS-1 (default: %(default)s)")
+    p.add_argument("--seeds", type=int, default=3, help="runs per model and T (default: %(default)s)")
+    p.add_argument("--first-seed", type=int, default=0, help="seeds are FIRST_SEED .. FIRST_SEED+SEEDS-1 (default: %(default)s)")
     p.add_argument("--models", nargs="+", default=["rnn", "lstm"], metavar="MODEL[:B]",
                    help=f"models {MODELS}, each optionally with ':<forget bias>' (default: rnn lstm)")
     p.add_argument("--forget-bias", type=float, default=d.forget_bias, help="forget-gate bias at init where a model gives none (default: %(default)s)")
+    p.add_argument("--input-bias", type=float, default=d.input_bias, help="added to the LSTMs' input-gate bias at init; < 0 closes the cell at first (default: %(default)s)")
     p.add_argument("--hidden", type=int, default=d.hidden_size, help="hidden units H (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="sequences per update (default: %(default)s)")
     p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default: %(default)s)")
@@ -46,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=int, default=d.window, help="solved when this many most recent sequences were all correct (default: %(default)s)")
     p.add_argument("--test-size", type=int, default=d.test_size, help="fresh test sequences after training (default: %(default)s)")
     p.add_argument("--fixed-length", action="store_true", help="every sequence exactly T steps (default: T to T + T/10, as the paper)")
-    p.add_argument("--save-weights", action="store_true", help="store the trained weights of the seed-0 runs in the JSON")
+    p.add_argument("--save-weights", action="store_true", help="store the trained weights of the FIRST_SEED runs in the JSON")
     p.add_argument("--resume", action="store_true", help="keep runs already in --out with identical settings")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available, else cpu)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s; small models gain nothing from more)")
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = _parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     base = TrainConfig(
-        task=args.task, hidden_size=args.hidden, forget_bias=args.forget_bias, batch_size=args.batch_size,
+        task=args.task, hidden_size=args.hidden, forget_bias=args.forget_bias, input_bias=args.input_bias, batch_size=args.batch_size,
         lr=args.lr, max_sequences=args.max_sequences, window=args.window, test_size=args.test_size,
         vary_length=not args.fixed_length,
     )
@@ -70,9 +72,9 @@ def main(argv: list[str] | None = None) -> dict:
         _parser().error(str(err))
     device = torch.device(args.device) if args.device else default_device()
     result = run_sweep(
-        base, specs, args.T, list(range(args.seeds)), args.out or f"results/{args.task}.json",
+        base, specs, args.T, list(range(args.first_seed, args.first_seed + args.seeds)), args.out or f"results/{args.task}.json",
         command="python -m lstm_ref.experiments " + shlex.join(argv),
-        device=device, save_weights_seed=0 if args.save_weights else None,
+        device=device, save_weights_seed=args.first_seed if args.save_weights else None,
         resume=args.resume, progress=not args.no_progress,
     )
     for row in result["summary"]:

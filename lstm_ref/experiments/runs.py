@@ -59,7 +59,7 @@ def parse_model(text: str, default_forget_bias: float) -> ModelSpec:
 
 def _key(run: dict) -> tuple:
     c = run["config"]
-    return (c["task"], c["model"], float(c["forget_bias"]), int(c["T"]), int(c["seed"]))
+    return (c["task"], c["model"], float(c["forget_bias"]), c.get("input_bias", 0.0), int(c["T"]), int(c["seed"]))
 
 
 def _weights(model) -> dict:
@@ -115,7 +115,7 @@ def run_sweep(
 
 
 def summarise(runs: list[dict]) -> list[dict]:
-    """One row per (task, model, forget bias, T): solve rate and sequences needed.
+    """One row per (task, model, forget bias, input bias, T): solve rate and sequences needed.
 
     ``sequences_median`` is over the solved runs only (None if none solved);
     ``budget`` is the largest sequence budget of the group (an unsolved run used all of it).
@@ -123,14 +123,14 @@ def summarise(runs: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for run in runs:
         c = run["config"]
-        groups.setdefault((c["task"], c["model"], c["forget_bias"], c["T"]), []).append(run)
+        groups.setdefault((c["task"], c["model"], c["forget_bias"], c.get("input_bias", 0.0), c["T"]), []).append(run)
     rows = []
-    for (task, model, forget_bias, T), group in groups.items():
+    for (task, model, forget_bias, input_bias, T), group in groups.items():
         solved = [r for r in group if r["solved"]]
         seqs = [r["sequences"] for r in solved]
         rows.append({
-            "task": task, "model": model, "forget_bias": forget_bias, "T": T,
-            "label": ModelSpec(model, forget_bias).label,
+            "task": task, "model": model, "forget_bias": forget_bias, "input_bias": input_bias, "T": T,
+            "label": ModelSpec(model, forget_bias).label + (f" b_i={input_bias:g}" if input_bias and not model.startswith("rnn") else ""),
             "solved": len(solved), "runs": len(group),
             "sequences_median": statistics.median(seqs) if seqs else None,
             "sequences": [r["sequences"] for r in group],
