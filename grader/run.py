@@ -106,6 +106,8 @@ def _notes(result: dict) -> list[str]:
     notes = [f"{nb}: {n}" for nb, items in (result.get("notes") or {}).items() for n in items]
     if not result.get("ok"):
         notes.append(result.get("error", "grading failed"))
+    elif result.get("feedback_ok") is False:
+        notes.append(f"graded, but no feedback: {result.get('feedback_error', '')[-300:]}")
     return notes
 
 
