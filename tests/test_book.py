@@ -239,23 +239,54 @@ BROKEN = {
 }
 
 
+def config_paths() -> list[str]:
+    """Repository paths that _config.yml names (local Sphinx extensions, static folders)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    sphinx = config.get("sphinx") or {}
+    paths = [str(v) for v in (sphinx.get("local_extensions") or {}).values()]
+    paths += [str(v) for v in ((sphinx.get("config") or {}).get("html_static_path") or [])]
+    paths += [str(v) for v in config.get("bibtex_bibfiles") or []]
+    return paths
+
+
 def build_tiny_book(root: Path, chapter: str) -> subprocess.CompletedProcess:
-    """The repository's own _config.yml, a two-page toc, and ``chapter``; built as ``make book`` builds."""
+    """The repository's own _config.yml, a two-page toc, and ``chapter``; built as ``make book`` builds.
+
+    The paths the configuration names (extensions, static files, the bibliography) are
+    linked in from the repository, so the tiny book is configured exactly as the real one.
+    """
     root.mkdir()
     shutil.copy(ROOT / "_config.yml", root / "_config.yml")
-    shutil.copy(ROOT / "references.bib", root / "references.bib")
+    for rel in config_paths():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).symlink_to(ROOT / rel, target_is_directory=(ROOT / rel).is_dir())
     (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: chapter\n")
     (root / "intro.md").write_text("# Tiny book\n\nOne chapter.\n")
     (root / "chapter.md").write_text(chapter)
+    return run_build(root)
+
+
+def run_build(root: Path) -> subprocess.CompletedProcess:
     cmd = [str(BIN / "jupyter-book"), "build", str(root), "--builder", "html", "-n", "-W", "--keep-going"]
     return subprocess.run(cmd, cwd=root, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
 
 
 def test_tiny_book_builds_when_nothing_is_wrong(tmp_path):
-    """The control: without a planted fault the same setup builds, so a failure below is the fault's."""
-    proc = build_tiny_book(tmp_path / "book", GOOD_CHAPTER)
+    """The control: without a planted fault the same setup builds, so a failure below is the fault's.
+
+    A second build of the unchanged book takes the notebook from the execution cache
+    (``execute_notebooks: cache``) instead of running it again.
+    """
+    root = tmp_path / "book"
+    proc = build_tiny_book(root, GOOD_CHAPTER)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "42" in text_of((tmp_path / "book" / "_build" / "html" / "chapter.html").read_text())
+    assert "42" in text_of((root / "_build" / "html" / "chapter.html").read_text())
+    assert "Executed notebook" in proc.stdout + proc.stderr
+    (root / "chapter.md").touch()  # Sphinx re-reads the page; the cache must still hold its outputs
+    again = run_build(root)
+    log = again.stdout + again.stderr
+    assert again.returncode == 0, log[-3000:]
+    assert "Using cached notebook" in log and "Executed notebook" not in log, log[-3000:]
 
 
 @pytest.mark.parametrize("fault", sorted(BROKEN))
