@@ -8,7 +8,7 @@
 - ``python -m lstm_ref.experiments``: the command line (see ``--help``).
 """
 from .gradients import forget_gate_products, gradient_norms_by_lag, load_core
-from .runs import PAPER_1997_ADDING, ModelSpec, parse_model, run_sweep, summarise
+from .runs import PAPER_1997_ADDING, ModelSpec, parse_model, run_label, run_sweep, summarise
 
 __all__ = [
     "PAPER_1997_ADDING",
@@ -17,6 +17,7 @@ __all__ = [
     "gradient_norms_by_lag",
     "load_core",
     "parse_model",
+    "run_label",
     "run_sweep",
     "summarise",
 ]

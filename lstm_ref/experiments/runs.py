@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ..train import MODELS, TrainConfig, train
 
-__all__ = ["PAPER_1997_ADDING", "ModelSpec", "parse_model", "run_sweep", "summarise"]
+__all__ = ["PAPER_1997_ADDING", "ModelSpec", "parse_model", "run_label", "run_sweep", "summarise"]
 
 #: Hochreiter & Schmidhuber (1997), Table 7 (Experiment 4, adding problem): minimal length T,
 #: wrong answers out of 2560 test sequences, and training sequences until the stopping rule
@@ -114,6 +114,13 @@ def run_sweep(
     return result
 
 
+def run_label(config: dict) -> str:
+    """How tables and legends name a run's model: ``"rnn"``, ``"lstm b_f=5 b_i=-5"``."""
+    label = ModelSpec(config["model"], config["forget_bias"]).label
+    input_bias = config.get("input_bias", 0.0)
+    return label + (f" b_i={input_bias:g}" if input_bias and not config["model"].startswith("rnn") else "")
+
+
 def summarise(runs: list[dict]) -> list[dict]:
     """One row per (task, model, forget bias, input bias, T): solve rate and sequences needed.
 
@@ -130,7 +137,7 @@ def summarise(runs: list[dict]) -> list[dict]:
         seqs = [r["sequences"] for r in solved]
         rows.append({
             "task": task, "model": model, "forget_bias": forget_bias, "input_bias": input_bias, "T": T,
-            "label": ModelSpec(model, forget_bias).label + (f" b_i={input_bias:g}" if input_bias and not model.startswith("rnn") else ""),
+            "label": run_label(group[0]["config"]),
             "solved": len(solved), "runs": len(group),
             "sequences_median": statistics.median(seqs) if seqs else None,
             "sequences": [r["sequences"] for r in group],
