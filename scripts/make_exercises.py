@@ -46,12 +46,18 @@ def temp_course(dest: Path, root: Path = ROOT) -> Path:
     return dest
 
 
-def nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the nbgrader CLI in ``course`` with a gradebook of its own."""
+def nbgrader_command(course: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    """Command line and environment of the nbgrader CLI in ``course``, with a gradebook of its own."""
     cmd = [str(NBGRADER), *args, f"--CourseDirectory.root={course}",
            f"--CourseDirectory.db_url=sqlite:///{course / 'gradebook.db'}"]
     # nbgrader runs `alembic` from PATH to set up the gradebook: put the venv's bin first.
     env = {**os.environ, "PATH": f"{NBGRADER.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return cmd, env
+
+
+def nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the nbgrader CLI in ``course``; raise with its output if it fails (``check``)."""
+    cmd, env = nbgrader_command(course, *args)
     proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, env=env)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

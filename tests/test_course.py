@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,31 +56,65 @@ def _submit(course: Path, student: str, assignment: str, nb) -> None:
     submissions.write(nb, course / "submitted", student, assignment, NOTEBOOK[assignment])
 
 
-@pytest.fixture(scope="session")
-def graded(course) -> dict:
-    """Autograde and write feedback for every student; ``{(student, assignment): {grade_id: (score, max)}}``."""
-    for (student, assignment, _), nb in submissions.demo_students().items():
-        if assignment in DEMO_GRADED[student]:
-            _submit(course, student, assignment, nb)
+#: The submissions are autograded in two course copies at once (assignments split so that
+#: each copy has about half the notebooks): kernels start and wait in parallel.
+SHARDS = (("01_gates", "04_pytorch"), ("02_sequences", "03_bptt"))
+
+
+def _submissions(course: Path) -> list[tuple[str, str, nbformat.NotebookNode]]:
+    """``(student, assignment, notebook)`` of every learner graded here."""
+    subs = [(s, a, nb) for (s, a, _), nb in submissions.demo_students().items() if a in DEMO_GRADED[s]]
     for assignment in ASSIGNMENTS:
-        name = NOTEBOOK[assignment]
-        _submit(course, "untouched", assignment, nbformat.read(course / "exercises" / assignment / f"{name}.ipynb", 4))
-        _submit(course, "dana", assignment, _with_tests_edited(
-            submissions.submission(assignment, name, answers_with(MISTAKE[DANA[assignment]])), MISTAKE[DANA[assignment]].fails))
+        name, mistake = NOTEBOOK[assignment], MISTAKE[DANA[assignment]]
+        subs.append(("untouched", assignment, nbformat.read(course / "exercises" / assignment / f"{name}.ipynb", 4)))
+        dana = submissions.submission(assignment, name, answers_with(mistake))
+        subs.append(("dana", assignment, _with_tests_edited(dana, mistake.fails)))
     for assignment, cheats in CHEATS.items():
         key = submissions.key_answers(assignment, NOTEBOOK[assignment])
-        _submit(course, "mallory", assignment, submissions.submission(assignment, NOTEBOOK[assignment], {**key, **cheats}))
-    make_exercises.nbgrader(course, "autograde", "*")
-    make_exercises.nbgrader(course, "generate_feedback", "*")
+        subs.append(("mallory", assignment, submissions.submission(assignment, NOTEBOOK[assignment], {**key, **cheats})))
+    return subs
+
+
+def _run_all(courses: list[Path], *args: str) -> None:
+    """``nbgrader <args>`` in every course at once; fail with the output of any that fails."""
+    procs = []
+    for course in courses:
+        cmd, env = make_exercises.nbgrader_command(course, *args)
+        procs.append(subprocess.Popen(cmd, cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate()[0] for p in procs]
+    failed = [out for p, out in zip(procs, outputs) if p.returncode != 0]
+    assert not failed, f"nbgrader {' '.join(args)} failed:\n" + "\n".join(failed)
+
+
+@pytest.fixture(scope="session")
+def graded(course) -> dict:
+    """Autograde and write feedback for every student; ``{(student, assignment): {grade_id: (score, max)}}``.
+
+    The shards' autograded/ and feedback/ folders are copied back into ``course``.
+    """
     from nbgrader.api import Gradebook
 
+    assert sorted(a for shard in SHARDS for a in shard) == ASSIGNMENTS
+    shards = []
+    for k, assignments in enumerate(SHARDS):
+        shard = course.parent / f"shard{k}"
+        shutil.copytree(course, shard)  # the release and the gradebook that knows it
+        shards.append(shard)
+        for student, assignment, nb in _submissions(course):
+            if assignment in assignments:
+                _submit(shard, student, assignment, nb)
+    _run_all(shards, "autograde", "*")
+    _run_all(shards, "generate_feedback", "*")
     scores = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for assignment in ASSIGNMENTS:
-            for sub in gb.assignment_submissions(assignment):
-                scores[sub.student_id, assignment] = {
-                    g.name: (g.score, g.max_score, g.needs_manual_grade) for nb in sub.notebooks for g in nb.grades
-                }
+    for shard, assignments in zip(shards, SHARDS):
+        for folder in ("autograded", "feedback"):
+            shutil.copytree(shard / folder, course / folder, dirs_exist_ok=True)
+        with Gradebook(f"sqlite:///{shard / 'gradebook.db'}") as gb:
+            for assignment in assignments:
+                for sub in gb.assignment_submissions(assignment):
+                    scores[sub.student_id, assignment] = {
+                        g.name: (g.score, g.max_score, g.needs_manual_grade) for nb in sub.notebooks for g in nb.grades
+                    }
     return scores
 
 
