@@ -150,8 +150,9 @@ def _cell(a: Tensor, c_prev: Tensor):
 def _cell_backward(dh, dc, i, f, g, o, c_prev, tanh_c):
     """Gradient of the fused pre-activation ``da (N, 4H)`` and ``dc_prev (N, H)``.
 
-    ``dh`` and ``dc`` are total derivatives of the loss with respect to h_t and c_t that
-    arrive from outside the step (the loss at t and the step t+1).
+    ``dh`` is δh_t, the total derivative dL/dh_t (the loss at t plus step t+1);
+    ``dc`` is δ⁺c_t, the part of dL/dc_t that arrives from step t+1. The path through
+    h_t = o_t ⊙ tanh(c_t) is added here to give the total δc_t (eq:bptt-dc).
     """
     do = dh * tanh_c  # (eq:bptt-do)
     dc = dc + dh * o * (1.0 - tanh_c**2)  # total dL/dc_t: both paths (eq:bptt-dc)
@@ -198,7 +199,8 @@ def lstm_step_backward(dh: Tensor, dc: Tensor, cache: StepCache):
 
     Parameters
     ----------
-    dh, dc : (N, H) tensors, dL/dh_t and dL/dc_t from outside the step
+    dh : (N, H) tensors, δh_t = dL/dh_t, total: the loss at t plus what step t+1 sends back
+    dc : (N, H) tensors, δ⁺c_t, the part of dL/dc_t arriving from step t+1 (eq:bptt-dc)
     cache : StepCache from :func:`lstm_step`
 
     Returns

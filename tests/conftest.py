@@ -1,20 +1,18 @@
 """Fixtures shared across the suite.
 
-``built_book`` runs the same strict build as ``make book`` once per session (jupyter-cache
-makes a rebuild with nothing changed take seconds) and fails with the build log if any
-warning, broken reference or failing cell occurs.
+``built_book`` runs ``make book`` (the strict build) once per session (jupyter-cache makes a
+rebuild with nothing changed take seconds) and fails with the build log if any warning,
+broken reference or failing cell occurs.
 """
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 
 
 def pytest_report_header(config):
@@ -27,8 +25,7 @@ def pytest_report_header(config):
 @pytest.fixture(scope="session")
 def built_book() -> Path:
     """Path of ``_build/html`` after a strict (``-n -W --keep-going``) build of the book."""
-    cmd = [str(BIN / "jupyter-book"), "build", str(ROOT), "--builder", "html", "-n", "-W", "--keep-going"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    proc = subprocess.run(["make", "book"], cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
     if proc.returncode != 0:
         pytest.fail(f"strict book build failed (exit {proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
     return ROOT / "_build" / "html"
