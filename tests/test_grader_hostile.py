@@ -144,3 +144,26 @@ def test_the_cheats_work_without_the_guard(tmp_path, student):
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     points = sum(determine_grade(c)[0] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
     assert points > 0  # ...which the guarded grader turns into 0 (test_every_student_gets_the_expected_score)
+
+
+def test_student_wall_clock_bound_leaves_no_process_behind(tmp_path):
+    """A student still running at --student-timeout gets 0 and a message; its kernel is gone."""
+    import time
+
+    import psutil
+
+    from grader.run import FIRST_UID
+
+    course = hostile.make_course(tmp_path / "course", {"slow": hostile.loops()})
+    cmd = [sys.executable, "-m", "grader", "grade", "--course-dir", str(course), "--jobs", "1",
+           "--cell-timeout", "120", "--student-timeout", "15", "--no-export"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert any(line.split()[:5] == ["slow", "ps1", "0", "6", "timeout"] for line in proc.stdout.splitlines())
+    assert "grading took longer than 15 s" in proc.stdout
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(p.info["uids"] and p.info["uids"].real == FIRST_UID
+                                              for p in psutil.process_iter(["uids"])):
+        time.sleep(0.5)
+    assert not any(p.info["uids"] and p.info["uids"].real == FIRST_UID for p in psutil.process_iter(["uids"]))
