@@ -72,18 +72,22 @@ def gradient_norms_by_lag(model: SequenceModel, x: Tensor, y: Tensor, task: str 
     return result
 
 
-def load_core(model: str, weights: dict | None, hidden_size: int, task: str = "adding", forget_bias: float = 0.0, seed: int = 0) -> SequenceModel:
+def load_core(
+    model: str, weights: dict | None, hidden_size: int, task: str = "adding",
+    forget_bias: float = 0.0, seed: int = 0, input_bias: float = 0.0,
+) -> SequenceModel:
     """A step-by-step SequenceModel for probes, with trained ``weights`` (a saved state dict).
 
     ``model`` is a name of ``lstm_ref.train.MODELS``: ``rnn`` loads into a VanillaRNN
     (same parameter names as ``nn.RNN``), ``lstm`` into a plain VariantLSTM (biases
     summed, as ``LSTMParams.from_torch``), a variant into its VariantLSTM. ``weights=None``
-    gives the untrained model that ``train`` would start from with ``seed``.
+    gives the untrained model that ``train`` would start from with ``seed`` (and the same
+    ``forget_bias`` and ``input_bias``).
     """
     D, n_out = TASKS[task]
     if weights is None:
         torch.manual_seed(seed)  # as lstm_ref.train.train does before build_model
-        weights = build_model(model, D, hidden_size, n_out, forget_bias).state_dict()
+        weights = build_model(model, D, hidden_size, n_out, forget_bias, input_bias).state_dict()
     w = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in weights.items()}
     if model in ("rnn", "rnn-ref"):  # same parameter names as nn.RNN
         probe = SequenceModel(VanillaRNN(D, hidden_size), hidden_size, n_out)
