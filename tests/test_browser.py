@@ -22,6 +22,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -190,40 +191,44 @@ def _offline_page(context, site: Site, problems: list[str]):
 def check_page(context, site: Site, name: str, shots: Path | None = None) -> PageReport:
     """Open ``site``'s page ``name`` offline and check its mathematics, images and layout.
 
-    Screenshots go to ``shots/<name>.png`` (desktop) and ``shots/phone/<name>.png``.
+    The page is opened twice, at desktop and at phone width (a fresh load, as a phone
+    would); screenshots go to ``shots/<name>.png`` and ``shots/phone/<name>.png``.
     """
     report = PageReport(name)
     redirect = REDIRECT.search(site.file_of(site.url + name).read_text(errors="replace"))
     if redirect:  # e.g. the root index.html: only its target is checked, as a link
         report.links = [urljoin(site.url + name, redirect.group(1))]
         return report
-    page = _offline_page(context, site, report.problems)
-    try:
-        page.goto(site.url + name, wait_until="load")
-        found = page.evaluate(INSPECT_JS)
+    shot = name.replace("/", "__").removesuffix(".html") + ".png"
+    for viewport, folder in [(DESKTOP, shots), (PHONE, shots and shots / "phone")]:
+        problems: list[str] = []
+        page = _offline_page(context, site, problems)
+        try:
+            page.set_viewport_size(viewport)
+            page.goto(site.url + name, wait_until="load")
+            found = page.evaluate(INSPECT_JS)
+            width = page.evaluate("() => document.documentElement.scrollWidth")
+            if folder:
+                folder.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(folder / shot), full_page=True)
+        finally:
+            page.close()
+        if viewport is PHONE:
+            if width > PHONE["width"] + 1:
+                problems.append(f"page is {width}px wide on a {PHONE['width']}px phone screen (scrolls sideways)")
+            report.problems += [p for p in problems if p not in report.problems]
+            continue
         report.math, report.images = found["math"], found["images"]
         report.links, report.ids = found["links"], set(found["ids"])
         if found["math"] and not found["mathjax"]:
-            report.problems.append(f"{found['math']} equations but MathJax did not load")
-        report.problems += [f"equation not typeset: {tex!r}" for tex in found["untypeset"]]
-        report.problems += [f"MathJax error: {err!r}" for err in found["math_errors"]]
+            problems.append(f"{found['math']} equations but MathJax did not load")
+        problems += [f"equation not typeset: {tex!r}" for tex in found["untypeset"]]
+        problems += [f"MathJax error: {err!r}" for err in found["math_errors"]]
         for match in RAW_LATEX.finditer(found["text"]):
-            context_text = found["text"][max(0, match.start() - 30) : match.end() + 30]
-            report.problems.append(f"raw LaTeX in the text: {' '.join(context_text.split())!r}")
-        report.problems += [f"image did not load: {src}" for src in found["broken_images"]]
-        if shots:
-            shot = shots / (name.replace("/", "__").removesuffix(".html") + ".png")
-            shot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(shot), full_page=True)
-        page.set_viewport_size(PHONE)
-        width = page.evaluate("() => new Promise(r => requestAnimationFrame(() => r(document.documentElement.scrollWidth)))")
-        if width > PHONE["width"] + 1:
-            report.problems.append(f"page is {width}px wide on a {PHONE['width']}px phone screen (horizontal scrolling)")
-        if shots:
-            (shots / "phone").mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(shots / "phone" / shot.name), full_page=True)
-    finally:
-        page.close()
+            around = found["text"][max(0, match.start() - 30) : match.end() + 30]
+            problems.append(f"raw LaTeX in the text: {' '.join(around.split())!r}")
+        problems += [f"image did not load: {src}" for src in found["broken_images"]]
+        report.problems += problems
     return report
 
 
@@ -331,6 +336,7 @@ def browser():
 @pytest.fixture(scope="module")
 def page_reports(browser, book_site) -> dict[str, PageReport]:
     """Every page of the book, checked once (screenshots in test-artifacts/browser/)."""
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # no stale screenshot of a removed page
     return {name: check_page(browser, book_site, name, ARTIFACTS) for name in book_site.pages()}
 
 
