@@ -25,13 +25,13 @@ from typing import Callable
 
 import numpy as np
 
-from . import gradcheck, numpy_lstm as ref
-from .gradcheck import TOLERANCES
-from .params import GATES, LSTMParams
+from .. import gradcheck, numpy_lstm as ref
+from ..gradcheck import TOLERANCES
+from ..params import GATES, LSTMParams
 
 _RTOL = 1e-7  # relative part of the answer tolerance; the absolute part is TOLERANCES
 _MATCH_TOL = 1e-6  # a wrong answer "is" a known mistake when it agrees with it this closely
-_REF_DIR = Path(__file__).resolve().parent
+_REF_DIR = Path(__file__).resolve().parents[1]  # lstm_ref/, where the reference lives
 
 
 # --- the tripwire: calls into the reference while the learner's code runs -----------------
@@ -689,7 +689,7 @@ def check_torch_autograd(student_fn: Callable, *, hidden: bool = False) -> None:
 
     Catches answers that detach, convert to NumPy or modify tensors in place.
     """
-    from . import torch_lstm
+    from .. import torch_lstm
 
     name = "lstm_step"
     check_function(student_fn, name, backend="torch", hidden=hidden)  # gradients of wrong values are moot
