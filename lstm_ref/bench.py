@@ -25,7 +25,9 @@ See :func:`measure_memory_here`.
 
 Presets: ``--quick`` (seconds), the default (the two target sizes), ``--full`` (sweeps over
 T, N and H; minutes). ``--sizes T,N,D,H [T,N,D,H ...]`` replaces the preset's sizes.
-Results go to a table on stdout and a JSON file (``--out``).
+Results go to a table on stdout and a JSON file: ``results/bench_cpu.json`` for ``--full``
+(the file the book's chapter "Making it fast" reads), ``results/bench_cpu_<preset>.json``
+otherwise (``cuda`` for ``cpu`` when the GPU paths ran), or ``--out``.
 """
 from __future__ import annotations
 
@@ -402,6 +404,13 @@ def run(sizes, repeats: int, device: str = "auto", memory_T: int | None = None, 
     }
 
 
+def default_out(results: dict, preset: str) -> str:
+    """``results/bench_cpu.json`` for ``--full`` (the file the book reads), else
+    ``results/bench_cpu_<preset>.json``; ``cuda`` instead of ``cpu`` when the GPU paths ran."""
+    device = "cuda" if any(t["device"] != "cpu" for t in results["timings"]) else "cpu"
+    return os.path.join("results", f"bench_{device}.json" if preset == "full" else f"bench_{device}_{preset}.json")
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m lstm_ref.bench", description=__doc__.split("\n\n")[0])
     preset = parser.add_mutually_exclusive_group()
@@ -412,10 +421,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, help="CPU threads for torch and NumPy's BLAS (default: torch's)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="add the GPU paths (auto: if CUDA is there)")
     parser.add_argument("--memory", dest="memory_T", type=int, help="measure peak memory at this T (0: skip)")
-    parser.add_argument("--out", default=None, help="JSON file (default results/bench_<device>.json)")
+    parser.add_argument("--out", default=None, help="JSON file (default: see default_out)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    chosen = PRESETS["quick" if args.quick else "full" if args.full else "default"]
+    preset_name = "quick" if args.quick else "full" if args.full else "default"
+    chosen = PRESETS[preset_name]
     try:
         sizes = [parse_size(s) for s in args.sizes] if args.sizes else chosen["sizes"]
     except ValueError as err:
@@ -432,8 +442,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(format_table([Timing(**t) for t in results["timings"]]))
     for m in results["memory"]:
         print(f"peak memory T={m['T']} N={m['N']} D={m['D']} H={m['H']}  {m['method']:<15} {m['device']:<4} {m['peak_bytes'] / 2**20:8.1f} MiB  x nn {m['ratio']:.2f}")
-    on_gpu = any(t["device"] != "cpu" for t in results["timings"])
-    out = args.out or os.path.join("results", "bench_cuda.json" if on_gpu else "bench_cpu.json")
+    out = args.out or default_out(results, "custom" if args.sizes else preset_name)
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     with open(out, "w") as f:
         json.dump(results, f, indent=1)

@@ -233,6 +233,14 @@ def test_bench_memory_grows_with_what_the_fast_path_keeps():
     assert saved <= m["peak_bytes"] <= 3 * saved + 8 * 2**20
 
 
+def test_bench_default_out_keeps_the_books_file_for_full_runs():
+    cpu = {"timings": [{"device": "cpu"}]}
+    gpu = {"timings": [{"device": "cpu"}, {"device": "cuda"}]}
+    assert bench.default_out(cpu, "full") == "results/bench_cpu.json"
+    assert bench.default_out(cpu, "quick") == "results/bench_cpu_quick.json"
+    assert bench.default_out(gpu, "default") == "results/bench_cuda_default.json"
+
+
 @pytest.mark.parametrize("text", ["1,2,3", "a,b,c,d", "0,1,1,1"])
 def test_bench_rejects_bad_sizes(text):
     with pytest.raises(ValueError, match="T,N,D,H"):
