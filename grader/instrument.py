@@ -76,6 +76,9 @@ def imported_modules(sources: list[str]) -> list[str]:
                 found.update(a.name for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 found.add(node.module)
+                # ``from lstm_ref import grading`` imports a submodule: protect it too (a
+                # name that is no module fails to import in snapshot(), harmlessly)
+                found.update(f"{node.module}.{a.name}" for a in node.names if a.name != "*")
     return sorted(found)
 
 

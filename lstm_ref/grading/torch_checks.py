@@ -1,0 +1,225 @@
+"""Checks of the PyTorch assignment: autograd, devices, the cell as an ``nn.Module``, gradient
+norms over time, and the long-range memory task."""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Callable
+
+from ..params import LSTMParams
+from ._tripwire import _REFERENCE_FILES, _call
+from .cases import CASES, HIDDEN_CASES, Case, _inputs, _to_torch_args, _torch
+from .compare import _verify
+from .mistakes import _forward_variant, _mistakes
+from .numpy_checks import check_function
+
+
+# --- PyTorch: autograd, devices, the cell as an nn.Module -------------------------------------
+def _torch_step_case(case: Case, dtype=None, device=None):
+    """``x, h_prev, c_prev`` and ``LSTMParams`` of tensors for one case (fresh tensors)."""
+    args = _to_torch_args(_inputs("lstm_step", case))
+    x, h, c, params = args
+    move = lambda t: t.to(device=device, dtype=dtype or t.dtype)  # noqa: E731
+    return move(x), move(h), move(c), params.map(move)
+
+
+def _autograd(fn: Callable, args: tuple, name: str, student: bool) -> list:
+    """Gradients of a fixed random projection of ``(h, c)`` for every input, by autograd."""
+    torch = _torch()
+    x, h_prev, c_prev, params = args
+    leaves = [t.detach().clone().requires_grad_(True) for t in (x, h_prev, c_prev, *params)]
+    call_args = (*leaves[:3], LSTMParams(*leaves[3:]))
+    h, c, _ = _call(fn, call_args, name) if student else fn(*call_args)
+    gen = torch.Generator().manual_seed(0)
+    w_h, w_c = (torch.randn(h.shape, generator=gen, dtype=h.dtype) for _ in range(2))
+    loss = (h * w_h).sum() + (c * w_c).sum()
+    grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+    return [None if g is None else g.numpy() for g in grads]
+
+
+def check_torch_autograd(student_fn: Callable, *, hidden: bool = False) -> None:
+    """Check that autograd through the learner's torch ``lstm_step`` gives the reference's gradients.
+
+    Catches answers that detach, convert to NumPy or modify tensors in place.
+    """
+    from .. import torch_lstm
+
+    name = "lstm_step"
+    check_function(student_fn, name, backend="torch", hidden=hidden)  # gradients of wrong values are moot
+    labels = ("dL/dx", "dL/dh_prev", "dL/dc_prev", "dL/dW_ih", "dL/dW_hh", "dL/db")
+    for case in HIDDEN_CASES if hidden else CASES:
+        args = _torch_step_case(case)
+        expected = _autograd(torch_lstm.lstm_step, args, name, student=False)
+        try:
+            mine = _autograd(student_fn, args, name, student=True)
+        except RuntimeError as err:
+            raise AssertionError(f"autograd cannot differentiate your {name}: {err}. Use torch operations "
+                                 "only (no .numpy(), no .detach(), no in-place edits of inputs).") from None
+        for label, g in zip(labels, mine):
+            if g is None:
+                raise AssertionError(f"{name}: no gradient reaches {label[5:]}: is it used, and not detached?")
+        # The values were checked first, so wrong gradients mean autograd lost part of the graph.
+        _verify(f"{name} (autograd)", case, labels, mine, expected, lambda: [(_DETACHED, lambda: [None] * 6)])
+
+
+def check_device_agnostic(student_fn: Callable) -> None:
+    """Check that torch ``lstm_step`` keeps its inputs' device and dtype.
+
+    Runs on the ``meta`` device (shapes only, no data) and on CUDA when there is one: a
+    tensor created without ``device=``/``dtype=`` taken from the inputs makes it fail.
+    """
+    torch = _torch()
+    devices = ["meta"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device, dtype in itertools.product(devices, (torch.float32, torch.float64)):
+        case = CASES[0]
+        args = _torch_step_case(case, dtype=dtype, device=device)
+        try:
+            h, c, _ = _call(student_fn, args, "lstm_step")
+        except (RuntimeError, NotImplementedError) as err:
+            if isinstance(err, NotImplementedError) and not str(err):
+                raise
+            raise AssertionError(
+                f"lstm_step fails on {device} tensors ({dtype}): {err}\nCreate new tensors on the inputs' "
+                "device and dtype, e.g. torch.zeros_like(h_prev) or x.new_zeros(...); never a fixed device."
+            ) from None
+        for label, out in (("h", h), ("c", c)):
+            if out.device.type != device or out.dtype != dtype:
+                raise AssertionError(
+                    f"lstm_step returned {label} on {out.device} with {out.dtype} for inputs on "
+                    f"{device} with {dtype}: keep the inputs' device and dtype"
+                )
+
+
+_DETACHED = ("h and c are right but their gradients are not: part of the computation is hidden from "
+             "autograd (.detach(), .numpy(), .data or an in-place edit)")
+_CELL_PARAMS = {"weight_ih": ("4H", "D"), "weight_hh": ("4H", "H"), "bias_ih": ("4H",), "bias_hh": ("4H",)}
+
+
+def check_lstm_cell(student_cls, *, hidden: bool = False) -> None:
+    """Check an ``nn.Module`` cell against ``torch.nn.LSTMCell``.
+
+    ``student_cls(input_size, hidden_size)`` must register ``weight_ih (4H, D)``,
+    ``weight_hh (4H, H)``, ``bias_ih`` and ``bias_hh (4H,)`` as parameters (so that
+    ``load_state_dict`` and optimisers see them) and ``forward(x, state=None) -> (h, c)``,
+    with zeros for a missing state. Outputs and parameter gradients are compared.
+    """
+    torch = _torch()
+    name = "LSTMCell"
+    forbidden = _REFERENCE_FILES + (str(Path(torch.nn.modules.rnn.__file__)),)
+    for case in HIDDEN_CASES if hidden else CASES:
+        torch.manual_seed(case.seed)
+        reference = torch.nn.LSTMCell(case.D, case.H, dtype=torch.float64)
+        with torch.no_grad():
+            for p in reference.parameters():
+                p.normal_(0, 0.5)
+        module = _call(student_cls, (case.D, case.H), name, forbidden)
+        if not isinstance(module, torch.nn.Module):
+            raise AssertionError(f"{name}(D, H) must build a torch.nn.Module; got {type(module).__name__}")
+        shapes = {k: tuple(v.shape) for k, v in module.named_parameters()}
+        sizes = {"4H": 4 * case.H, "D": case.D, "H": case.H}
+        wanted = {k: tuple(sizes[d] for d in dims) for k, dims in _CELL_PARAMS.items()}
+        if shapes != wanted:
+            raise AssertionError(
+                f"{name}({case.D}, {case.H}) has parameters {shapes}; expected {wanted} "
+                "(nn.Parameter attributes with nn.LSTMCell's names, in the gate order i, f, g, o)"
+            )
+        module.to(torch.float64)
+        module.load_state_dict(reference.state_dict())
+        x, h, c, _ = _torch_step_case(case)
+        mine = _cell_outputs(module, x, h, c, name, forbidden)
+        expected = _cell_outputs(reference, x, h, c, name, ())
+        params = LSTMParams.from_torch(reference)
+        sd = {k: v.numpy() for k, v in reference.state_dict().items()}
+
+        def mistakes():
+            no_hh = LSTMParams(params.W_ih, params.W_hh, sd["bias_ih"])
+            step = _mistakes("lstm_step", (x.numpy(), h.numpy(), c.numpy(), params))
+            wrong_bias = _forward_variant(x.numpy()[None], no_hh, h.numpy(), c.numpy())[1:]
+            return [
+                (_DETACHED, lambda: [expected[0], expected[1], None, None, None, None, expected[6]]),
+                ("dropped bias_hh: add both biases, bias_ih + bias_hh", lambda: [*wrong_bias, None, None, None, None, None]),
+            ] + [
+                (d, lambda run=run: [*run(), None, None, None, None, None]) for d, run in step
+            ]
+
+        labels = ("h", "c", "d/dweight_ih", "d/dweight_hh", "d/dbias_ih", "d/dbias_hh", "h with state=None")
+        _verify(name, case, labels, mine, expected, mistakes)
+
+
+def _cell_outputs(module, x, h, c, name: str, forbidden) -> list:
+    """``h, c``, the parameter gradients of a fixed projection, and ``h`` from a zero state."""
+    torch = _torch()
+    module.zero_grad()
+    out = _call(module, (x, (h, c)), name, forbidden) if forbidden else module(x, (h, c))
+    try:
+        h_new, c_new = out
+    except (TypeError, ValueError):
+        raise AssertionError(f"{name}.forward(x, (h, c)) must return (h, c); got {type(out).__name__}") from None
+    gen = torch.Generator().manual_seed(1)
+    loss = (h_new * torch.randn(h_new.shape, generator=gen, dtype=h_new.dtype)).sum() + (c_new**2).sum()
+    loss.backward()
+    grads = [None if p.grad is None else p.grad.numpy().copy() for p in
+             (getattr(module, k) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))]
+    with torch.no_grad():
+        fresh = _call(module, (x,), name, forbidden) if forbidden else module(x)
+    return [h_new.detach().numpy(), c_new.detach().numpy(), *grads, fresh[0].numpy()]
+
+
+def check_hidden_grad_norms(student_fn: Callable) -> None:
+    """Check ``hidden_grad_norms(loss, hs) -> (T,) tensor`` of ``‖∂loss/∂h_t‖`` (all entries).
+
+    ``hs`` is the list of hidden states h_1 .. h_T of an unrolled ``nn.LSTMCell``.
+    """
+    torch = _torch()
+    name = "hidden_grad_norms"
+    for case in CASES[:3]:
+        torch.manual_seed(case.seed)
+        cell = torch.nn.LSTMCell(case.D, case.H, dtype=torch.float64)
+        x = torch.randn(case.T, case.N, case.D, dtype=torch.float64)
+        h = c = torch.zeros(case.N, case.H, dtype=torch.float64)
+        hs = []
+        for x_t in x:
+            h, c = cell(x_t, (h, c))
+            hs.append(h)
+        loss = (h**2).sum()
+        expected = torch.stack([g.norm() for g in torch.autograd.grad(loss, hs, retain_graph=True)])
+        mine = _call(student_fn, (loss, hs), name)
+        if not isinstance(mine, torch.Tensor):
+            raise AssertionError(f"{name} must return a torch.Tensor of shape (T,); got {type(mine).__name__}")
+        mistakes = lambda: [  # noqa: E731
+            ("norms of the hidden states themselves, not of their gradients", lambda: [torch.stack([h.norm() for h in hs]).detach().numpy()]),
+        ]
+        _verify(name, case, ("norms",), [mine.detach()], [expected.numpy()], mistakes, torch.Tensor)
+
+
+# --- the long-range task of the PyTorch assignment -------------------------------------------
+def memory_task(T: int, N: int, seed: int, device=None):
+    """Remember a bit across ``T`` steps: ``x (T, N, 2)``, labels ``y (N,)`` in {0, 1}.
+
+    Channel 0 holds the bit as ±1 at t = 0 and zeros after it; channel 1 is noise in
+    [-1, 1] at every step. The label is the bit, so a model must carry it through the
+    T - 1 later steps while ignoring the noise.
+    """
+    torch = _torch()
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (N,), generator=gen)
+    x = torch.zeros(T, N, 2, dtype=torch.float32)
+    x[0, :, 0] = y * 2.0 - 1.0
+    x[:, :, 1] = torch.rand(T, N, generator=gen) * 2 - 1
+    return x.to(device), y.to(device)
+
+
+def check_memory_task(model, *, T: int = 20, at_least: float = 0.9) -> None:
+    """Check that a trained ``model`` (``x (T, N, 2) -> logits (N, 2)``) solves :func:`memory_task`."""
+    torch = _torch()
+    x, y = memory_task(T, 512, seed=12345)
+    with torch.no_grad():
+        logits = model(x)
+    if tuple(logits.shape) != (512, 2):
+        raise AssertionError(f"the model returned logits of shape {tuple(logits.shape)}; expected (N, 2) = (512, 2)")
+    accuracy = float((logits.argmax(dim=1) == y).float().mean())
+    if accuracy < at_least:
+        raise AssertionError(
+            f"accuracy on fresh sequences of length {T} is {accuracy:.3f}; expected at least {at_least}. "
+            "Train longer or with a larger learning rate, and check that the loss goes down."
+        )
