@@ -113,3 +113,13 @@ def test_cli_first_seed_and_input_bias(tmp_path):
     assert [r["config"]["seed"] for r in result["runs"]] == [5, 6]
     assert {r["config"]["input_bias"] for r in result["runs"]} == {-2.0}
     assert result["summary"][0]["label"] == "lstm b_f=1 b_i=-2"
+
+
+def test_html_table():
+    from lstm_ref.experiments import html_table
+
+    html = html_table(["T", "model"], [[100, "lstm b_i=-5 <x>"]], align="rl")
+    assert html.count("<tr>") == 2 and '<td style="text-align:right">100</td>' in html
+    assert "lstm b_i=-5 &lt;x&gt;" in html  # escaped
+    with pytest.raises(ValueError, match="2 entries"):
+        html_table(["T", "model"], [[1, 2, 3]])

@@ -8,6 +8,7 @@
 - ``python -m lstm_ref.experiments``: the command line (see ``--help``).
 """
 from .gradients import forget_gate_products, gradient_norms_by_lag, load_core
+from .report import html_table
 from .runs import PAPER_1997_ADDING, ModelSpec, parse_model, run_label, run_sweep, summarise
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "ModelSpec",
     "forget_gate_products",
     "gradient_norms_by_lag",
+    "html_table",
     "load_core",
     "parse_model",
     "run_label",
