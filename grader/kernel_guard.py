@@ -36,6 +36,10 @@ def _snap_functions(ns: dict) -> dict:
             out[id(value)] = (value, value.__code__, value.__defaults__, value.__kwdefaults__)
         elif isinstance(value, type) and value.__module__ == ns.get("__name__"):
             out[id(value)] = (value, dict(vars(value)))
+            for attr in list(vars(value).values()):  # methods: a swapped __code__ (the tripwire's)
+                fn = getattr(attr, "__func__", attr)  # classmethod, staticmethod
+                if _is_python_function(fn):
+                    out[id(fn)] = (fn, fn.__code__, fn.__defaults__, fn.__kwdefaults__)
     return out
 
 

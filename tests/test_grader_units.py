@@ -159,3 +159,77 @@ def test_missing_bubblewrap_stops_grading_before_any_kernel(monkeypatch, tmp_pat
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
     with pytest.raises(ValueError, match="bubblewrap"):
         grade_course(tmp_path, opts=Options(sandbox=True))
+
+
+# --- cheats aimed at the checkers themselves (lstm_ref.grading and its submodules) ------------
+_CHECKER_CHEATS = {
+    "none (control)": "pass",
+    "package attribute": "grading.check_function = lambda *a, **k: None",
+    "package function code": "grading.check_function.__code__ = (lambda *a, **k: None).__code__",
+    "through sys.modules": "import sys\nsys.modules['lstm_ref.grading'].check_function = lambda *a, **k: None",
+    "submodule helpers": (
+        "import sys\nfor n, m in list(sys.modules.items()):\n"
+        "    if n.startswith('lstm_ref.grading') and hasattr(m, '_verify'):\n"
+        "        m._verify = lambda *a, **k: None\n"
+        "    if n.startswith('lstm_ref.grading') and hasattr(m, '_check_sigmoid_extremes'):\n"
+        "        m._check_sigmoid_extremes = lambda *a, **k: None"
+    ),
+    "tripwire method code": (
+        "import sys\nsys.modules['lstm_ref.grading._tripwire']._Tripwire._profile.__code__ = "
+        "(lambda self, frame, event, arg: None).__code__"
+    ),
+}
+
+_CHEAT_HARNESS = r'''
+import json, sys, types
+from pathlib import Path
+from IPython.core.interactiveshell import InteractiveShell
+from grader.instrument import imported_modules
+
+setup = "import numpy as np\n\nfrom lstm_ref import LSTMParams, grading\n"
+test = 'grading.check_function(sigmoid, "sigmoid")'
+guard = Path("grader/kernel_guard.py").read_text()
+modules = imported_modules([setup, test])
+answer = sys.argv[1]
+results = {}
+for label, cheat in json.loads(sys.argv[2]).items():
+    for name in [k for k in sys.modules if k.startswith("lstm_ref")]:
+        del sys.modules[name]
+    shell = InteractiveShell.instance()
+    shell.run_cell(f"import types, sys\n_g = types.ModuleType('_g')\nexec(compile({guard!r}, 'g', 'exec'), _g.__dict__)\n"
+                   f"_g.snapshot({modules!r}, fresh=['lstm_ref'])").raise_error()
+    shell.run_cell(setup).raise_error()
+    shell.run_cell("_g.record(['np', 'LSTMParams', 'grading'])").raise_error()
+    shell.run_cell(answer + "\n" + cheat).raise_error()
+    shell.run_cell("_g.restore()").raise_error()
+    results[label] = shell.run_cell(test).success
+    InteractiveShell.clear_instance()
+print(json.dumps(results))
+'''
+
+
+def _checker_cheats_pass(answer: str) -> dict[str, bool]:
+    """Run each cheat after ``answer`` in a fresh IPython shell guarded by kernel_guard."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHEAT_HARNESS, answer, json.dumps(_CHECKER_CHEATS)],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_kernel_guard_restores_the_checkers_and_their_methods():
+    """A wrong sigmoid (tanh) or one that calls the reference fails the test whatever the cheat
+    did to lstm_ref.grading, its submodules or the tripwire's methods; the right one passes."""
+    wrong = _checker_cheats_pass("import numpy as np\ndef sigmoid(z):\n    return np.tanh(z)")
+    calls_reference = _checker_cheats_pass("from lstm_ref.numpy_lstm import sigmoid")
+    right = _checker_cheats_pass(
+        "import numpy as np\ndef sigmoid(z):\n    e = np.exp(-np.abs(z))\n"
+        "    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))"
+    )
+    assert wrong == {label: False for label in _CHECKER_CHEATS}, wrong
+    assert calls_reference == {label: False for label in _CHECKER_CHEATS}, calls_reference
+    assert right["none (control)"] is True
