@@ -16,7 +16,8 @@ load hits them alike: the *ratio to nn.LSTM in the same run* is the figure to co
 absolute times vary with load. Each repeat is one call; the table reports medians.
 
 FLOP/s count the matrix products only (forward ``2·T·N·4H·(D+H)``, backward twice that),
-against the machine's matrix-multiply peak measured at the start (a large square ``mm``).
+against the machine's matrix-multiply peak: the median of a square ``mm`` probe timed once
+per repeat, interleaved with the methods, so under the same load.
 
 Peak memory of forward + backward (``--memory T``) is measured per method in a fresh
 subprocess: on the CPU the rise of the resident-set high-water mark over one call (Linux
@@ -160,18 +161,16 @@ def matmul_flops(T: int, N: int, D: int, H: int) -> tuple[float, float]:
     return forward, 3.0 * forward
 
 
-def matmul_peak(device: str = "cpu", n: int = 1024, repeats: int = 7) -> float:
-    """Measured FLOP/s of a square float32 ``mm`` of size n: the machine's practical peak."""
+def matmul_gflops(device: str = "cpu", n: int = 512) -> float:
+    """GFLOP/s of one square float32 ``mm`` of size n (after a warm-up): a probe of the peak.
+
+    The benchmark runs it once per repeat, interleaved with the methods, and takes the median
+    as the machine's practical matrix-multiply peak under the same load as the methods.
+    """
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    times = []
-    for _ in range(repeats + 1):
-        sync()
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        sync()
-        times.append(time.perf_counter() - t0)
-    return 2.0 * n**3 / statistics.median(times[1:])
+    torch.mm(a, b)
+    return 2.0 * n**3 / (_time_call(lambda: torch.mm(a, b), sync) * 1e-3) / 1e9
 
 
 # --- the matrix products alone, three ways (the chapter's first two optimisations) -------------
@@ -242,8 +241,12 @@ def _time_call(fn: Callable[[], object], sync: Callable[[], None]) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-def time_size(size, methods, repeats: int, bar=None) -> list[Timing]:
-    """Time every ``(method, device)`` of ``methods`` at ``size``, interleaved over ``repeats``."""
+def time_size(size, methods, repeats: int, bar=None, probes: dict | None = None) -> list[Timing]:
+    """Time every ``(method, device)`` of ``methods`` at ``size``, interleaved over ``repeats``.
+
+    With ``probes`` (a dict device -> list), each repeat also appends a
+    :func:`matmul_gflops` probe for every device used.
+    """
     T, N, D, H = size
     cases = {m: make_case(m[0], T, N, D, H, device=m[1]) for m in methods}
     timings = {m: Timing(m[0], m[1], T, N, D, H) for m in methods}
@@ -256,6 +259,8 @@ def time_size(size, methods, repeats: int, bar=None) -> list[Timing]:
             timings[m].forward_all.append(_time_call(cases[m].forward, cases[m].sync))
             timings[m].forward_backward_all.append(_time_call(cases[m].forward_backward, cases[m].sync))
         order = order[1:] + order[:1]  # rotate, so no method always runs right after another
+        for device in {m[1] for m in methods} if probes is not None else ():
+            probes.setdefault(device, []).append(matmul_gflops(device))
         if bar is not None:
             bar.update(1)
     for t in timings.values():
@@ -265,7 +270,7 @@ def time_size(size, methods, repeats: int, bar=None) -> list[Timing]:
 
 
 def add_ratios(timings: list[Timing], peaks: dict[str, float]) -> None:
-    """Ratios to the baseline of the same size and device, achieved FLOP/s, fraction of peak."""
+    """Ratios to the baseline of the same size and device, achieved GFLOP/s, fraction of ``peaks`` (GFLOP/s)."""
     base = {(t.device, t.T, t.N, t.D, t.H): t for t in timings if t.method == BASELINE}
     for t in timings:
         b = base.get((t.device, t.T, t.N, t.D, t.H))
@@ -274,8 +279,7 @@ def add_ratios(timings: list[Timing], peaks: dict[str, float]) -> None:
             t.ratio_forward_backward = t.forward_backward_ms / b.forward_backward_ms
         flops = matmul_flops(t.T, t.N, t.D, t.H)[1]
         t.gflops_forward_backward = flops / (t.forward_backward_ms * 1e-3) / 1e9
-        peak = peaks["cpu" if t.device == "cpu" else "cuda"]
-        t.peak_fraction = t.gflops_forward_backward * 1e9 / peak
+        t.peak_fraction = t.gflops_forward_backward / peaks[t.device]
 
 
 # --- peak memory, each method in a fresh subprocess -------------------------------------------
@@ -372,18 +376,27 @@ def parse_size(text: str) -> tuple[int, int, int, int]:
     return size  # type: ignore[return-value]
 
 
-def run(sizes, repeats: int, device: str = "auto", memory_T: int | None = None, progress: bool = True) -> dict:
-    """Run the benchmark; returns the JSON-ready results (see :func:`main` for the CLI)."""
+def run(
+    sizes, repeats: int, device: str = "auto", memory_T: int | None = None, progress: bool = True, threads: int | None = None
+) -> dict:
+    """Run the benchmark; returns the JSON-ready results (see :func:`main` for the CLI).
+
+    ``threads`` sets torch's thread count (None: leave it); NumPy's BLAS gets the same count.
+    """
+    from threadpoolctl import threadpool_limits
+
+    if threads:
+        torch.set_num_threads(threads)
     use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
     methods = [(m, "cpu") for m in CPU_METHODS] + ([(m, "cuda") for m in GPU_METHODS] if use_cuda else [])
-    peaks = {"cpu": matmul_peak("cpu")}
-    if use_cuda:
-        peaks["cuda"] = matmul_peak("cuda", n=4096)
+    probes: dict[str, list[float]] = {}
     timings: list[Timing] = []
-    with tqdm(total=len(sizes) * repeats, desc="timing", unit="repeat", disable=not progress) as bar:
-        for size in sizes:
-            bar.set_postfix_str("T,N,D,H=" + ",".join(map(str, size)))
-            timings += time_size(size, methods, repeats, bar)
+    with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):
+        with tqdm(total=len(sizes) * repeats, desc="timing", unit="repeat", disable=not progress) as bar:
+            for size in sizes:
+                bar.set_postfix_str("T,N,D,H=" + ",".join(map(str, size)))
+                timings += time_size(size, methods, repeats, bar, probes)
+    peaks = {dev: statistics.median(v) for dev, v in probes.items()}
     add_ratios(timings, peaks)
     memory = []
     if memory_T:
@@ -398,7 +411,8 @@ def run(sizes, repeats: int, device: str = "auto", memory_T: int | None = None, 
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "repeats": repeats,
-        "peak_gflops": {k: v / 1e9 for k, v in peaks.items()},
+        "peak_gflops": peaks,  # median of the interleaved matmul probes, per device
+        "peak_gflops_max": {dev: max(v) for dev, v in probes.items()},
         "timings": [asdict(t) for t in timings],
         "memory": memory,
     }
@@ -432,12 +446,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(str(err))
     repeats = args.repeats or chosen["repeats"]
     memory_T = chosen["memory_T"] if args.memory_T is None else args.memory_T
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):  # NumPy: as many as torch
-        results = run(sizes, repeats, args.device, memory_T, progress=not args.no_progress)
+    results = run(sizes, repeats, args.device, memory_T, progress=not args.no_progress, threads=args.threads)
     results["command"] = "python -m lstm_ref.bench " + " ".join(sys.argv[1:] if argv is None else argv)
     print(format_table([Timing(**t) for t in results["timings"]]))
     for m in results["memory"]:
