@@ -29,3 +29,20 @@ def built_book() -> Path:
     if proc.returncode != 0:
         pytest.fail(f"strict book build failed (exit {proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
     return ROOT / "_build" / "html"
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_globals():
+    """Undo changes to torch's process-wide state (default dtype, grad mode, threads).
+
+    Some tests execute notebook code in-process, and notebooks may call
+    ``torch.set_default_dtype(torch.float64)``; without this a later test would see it.
+    """
+    import torch
+
+    dtype, grad, threads = torch.get_default_dtype(), torch.is_grad_enabled(), torch.get_num_threads()
+    yield
+    torch.set_default_dtype(dtype)
+    torch.set_grad_enabled(grad)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

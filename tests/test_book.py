@@ -202,12 +202,18 @@ def test_bibliography_lists_the_core_works_and_chapters_link_to_it(built_book):
 def test_solutions_never_reach_the_html(built_book):
     published = [p for p in built_book.rglob("*") if "solutions" in p.relative_to(built_book).parts]
     assert not published, published
+    # every solution region and hidden test of the answer keys carries a sentinel
+    # (scripts/build_solutions.py); the markers' names alone may be explained in the text
+    from scripts.build_solutions import SENTINEL_HIDDEN, SENTINEL_SOLUTION
+
+    keys = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "solutions").glob("*/*.ipynb"))
+    assert SENTINEL_SOLUTION in keys and SENTINEL_HIDDEN in keys, "answer keys lost their sentinels"
     leaked = [
         p.name for p in built_book.rglob("*")
-        if p.is_file() and p.suffix in {".html", ".ipynb", ".md", ".txt"}
-        and "BEGIN SOLUTION" in p.read_text(encoding="utf-8", errors="ignore")
+        if p.is_file() and p.suffix in {".html", ".ipynb", ".md", ".txt", ".js"}
+        and any(s in p.read_text(encoding="utf-8", errors="ignore") for s in (SENTINEL_SOLUTION, SENTINEL_HIDDEN))
     ]
-    assert not leaked, f"answer-key markers in the published book: {leaked}"
+    assert not leaked, f"solution or hidden-test text in the published book: {leaked}"
 
 
 # --- strictness of the configuration itself ---------------------------------------------------
