@@ -14,8 +14,10 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from ._checks import TORCH, check_arrays, param_specs
+from ._fast_torch import fast_backward, fast_forward  # the fast path behind LSTMFunction
 from .params import LSTMParams
 
 __all__ = [
@@ -324,10 +326,6 @@ def lstm_backward(
 
 
 # --- autograd and nn.Module ------------------------------------------------------------------
-from torch.autograd.function import once_differentiable  # noqa: E402
-
-from ._fast_torch import fast_backward, fast_forward  # noqa: E402  (the fast path of this section)
-
 
 class LSTMFunction(torch.autograd.Function):
     """``torch.autograd`` op with a hand-written BPTT: the fast path of :class:`LSTM`.
