@@ -21,10 +21,9 @@ TOLERANCES = {
 }
 
 
-def _as_numpy(a) -> np.ndarray:
-    if hasattr(a, "detach"):
-        return a.detach().cpu().numpy()
-    return np.asarray(a)
+def to_numpy(a):
+    """A torch tensor as a NumPy array (detached, copied to the CPU); anything else unchanged."""
+    return a.detach().cpu().numpy() if hasattr(a, "detach") else a
 
 
 def rel_error(a, b) -> float:
@@ -32,7 +31,7 @@ def rel_error(a, b) -> float:
 
     a, b : same-shape arrays or tensors -> float (0 for identical inputs)
     """
-    a, b = _as_numpy(a), _as_numpy(b)
+    a, b = np.asarray(to_numpy(a)), np.asarray(to_numpy(b))
     if a.shape != b.shape:
         raise ValueError(f"rel_error needs equal shapes, got {a.shape} and {b.shape}")
     if a.size == 0:
@@ -42,7 +41,7 @@ def rel_error(a, b) -> float:
 
 def max_abs_error(a, b) -> float:
     """Largest elementwise ``|a - b|``; a, b : same-shape arrays or tensors."""
-    a, b = _as_numpy(a), _as_numpy(b)
+    a, b = np.asarray(to_numpy(a)), np.asarray(to_numpy(b))
     if a.shape != b.shape:
         raise ValueError(f"max_abs_error needs equal shapes, got {a.shape} and {b.shape}")
     return float(np.max(np.abs(a - b))) if a.size else 0.0

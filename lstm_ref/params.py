@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
+from .gradcheck import to_numpy
+
 GATES = ("i", "f", "g", "o")
 
 
@@ -24,10 +26,6 @@ def _concat(parts, axis):
     import torch
 
     return torch.cat(parts, dim=axis)
-
-
-def _to_numpy(a):
-    return a if isinstance(a, np.ndarray) else a.detach().cpu().numpy()
 
 
 @dataclass
@@ -148,7 +146,7 @@ class LSTMParams:
         W_ih, W_hh, b_ih, b_hh = _torch_weights(module)
         b = b_ih + b_hh if b_ih is not None else W_ih.new_zeros(W_ih.shape[0])
         params = cls(W_ih.detach().clone(), W_hh.detach().clone(), b.detach().clone())
-        return params if as_tensors else params.map(_to_numpy)
+        return params if as_tensors else params.map(to_numpy)
 
     def to_torch(self, kind: str = "lstm", *, device=None, dtype=None):
         """A new ``nn.LSTM`` (``kind="lstm"``) or ``nn.LSTMCell`` (``kind="cell"``) with these weights.
@@ -200,7 +198,7 @@ class LSTMParams:
 
     def to_numpy(self) -> "LSTMParams":
         """The same parameters as NumPy arrays."""
-        return self.map(_to_numpy)
+        return self.map(to_numpy)
 
 
 def _torch_weights(module):

@@ -6,14 +6,11 @@ from typing import Callable
 import numpy as np
 
 from ..gradcheck import TOLERANCES
+from ..gradcheck import to_numpy as _as_numpy  # non-arrays stay as they are, to be reported
 from .cases import Case
 
 _RTOL = 1e-7  # relative part of the answer tolerance; the absolute part is TOLERANCES
 _MATCH_TOL = 1e-6  # a wrong answer "is" a known mistake when it agrees with it this closely
-
-
-def _as_numpy(a):
-    return a.detach().cpu().numpy() if hasattr(a, "detach") else a
 
 
 def _close(a, b, rtol=_RTOL, atol=TOLERANCES["answer_abs_float64"]) -> bool:
