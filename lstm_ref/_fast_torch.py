@@ -25,6 +25,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .numpy_lstm import auto_chunk  # steps per backward block, the same for both
+
 def _scale_candidate_rows(W: Tensor, H: int) -> Tensor:
     """A copy of ``W`` (4H, ...) with the candidate rows ``g`` doubled (exact in floating point)."""
     W2 = W.clone()
@@ -36,10 +38,12 @@ def _scale_candidate_rows(W: Tensor, H: int) -> Tensor:
 def fast_forward(x: Tensor, h0: Tensor, c0: Tensor, W_ih: Tensor, W_hh: Tensor, b: Tensor):
     """Forward pass over a sequence (eq:fused-preactivation at t = 1..T), in place.
 
-    One sigmoid call covers all four gates (eq:perf-tanh-sigmoid): the candidate rows of
-    the weights are doubled, so that slot holds ``s = σ(2 a_g)``, and ``g = tanh(a_g) =
-    2s - 1`` enters the cell update as ``i ⊙ g = 2 i ⊙ s - i``. (``torch.tanh`` is also
-    several times slower per element than ``torch.sigmoid`` on CPU.)
+    Two sigmoid calls and no tanh per step (eq:perf-tanh-sigmoid). The candidate rows of
+    the weights are doubled, so that slot of the one sigmoid over all four gates holds
+    ``s = σ(2 a_g)`` and ``g = tanh(a_g) = 2s - 1``. The cell state is carried as
+    ``m = -2c``, so that ``r = σ(m) = σ(-2c)`` gives ``tanh(c) = 1 - 2r`` and
+    ``h = o - 2 o r`` in one call. (``torch.tanh`` is several times slower per element
+    than ``torch.sigmoid`` on CPU.)
 
     Parameters
     ----------
@@ -51,29 +55,29 @@ def fast_forward(x: Tensor, h0: Tensor, c0: Tensor, W_ih: Tensor, W_hh: Tensor, 
     -------
     hs : (T, N, H) tensor, h_1 .. h_T
     gates : (T, N, 4H) tensor, i, f, s = (g + 1) / 2, o
-    cs, tanh_cs : (T, N, H) tensors, c_1 .. c_T and tanh(c_t)
+    ms, rs : (T, N, H) tensors, m_t = -2 c_t and r_t = σ(-2 c_t) = (1 - tanh c_t) / 2
     """
     T, N, D = x.shape
     H = W_hh.shape[1]
     W_ih2, W_hh2, b2 = (_scale_candidate_rows(W, H) for W in (W_ih, W_hh, b))
     # a_t = W_ih x_t + b for every t at once; the loop adds W_hh h_{t-1} in place (hoisted)
     gates = torch.addmm(b2, x.reshape(T * N, D), W_ih2.t()).view(T, N, 4 * H)
-    cs, tanh_cs, hs = (x.new_empty((T, N, H)) for _ in range(3))
+    ms, rs, hs = (x.new_empty((T, N, H)) for _ in range(3))
     W_hhT = W_hh2.t()
     # Per-step views, made once by C++ (indexing inside the loop would cost microseconds each)
     a_ = gates.unbind(0)  # T × (N, 4H)
     i_, f_, s_, o_ = (v.unbind(0) for v in gates.view(T, N, 4, H).unbind(2))  # 4 × T × (N, H)
-    c_, tanh_c_, h_ = cs.unbind(0), tanh_cs.unbind(0), hs.unbind(0)
-    h, c = h0, c0
+    m_, r_, h_ = ms.unbind(0), rs.unbind(0), hs.unbind(0)
+    h, m = h0, torch.mul(c0, -2.0)
     for t in range(T):
         a_[t].addmm_(h, W_hhT)  # a_t += W_hh h_{t-1} (eq:fused-preactivation)
         a_[t].sigmoid_()  # i, f, o and s = σ(2 a_g) (eq:input-gate, eq:forget-gate, eq:output-gate)
-        torch.mul(f_[t], c, out=c_[t])
-        c_[t].addcmul_(i_[t], s_[t], value=2.0).sub_(i_[t])  # f c_{t-1} + i (2s - 1) (eq:candidate, eq:cell-state)
-        torch.tanh(c_[t], out=tanh_c_[t])
-        torch.mul(o_[t], tanh_c_[t], out=h_[t])  # (eq:hidden-state)
-        h, c = h_[t], c_[t]
-    return hs, gates, cs, tanh_cs
+        torch.mul(f_[t], m, out=m_[t])  # m_t = -2 c_t = f m_{t-1} - 2 i (2s - 1) (eq:candidate, eq:cell-state)
+        m_[t].addcmul_(i_[t], s_[t], value=-4.0).add_(i_[t], alpha=2.0)
+        torch.sigmoid(m_[t], out=r_[t])  # r_t = σ(-2 c_t)
+        torch.addcmul(o_[t], o_[t], r_[t], value=-2.0, out=h_[t])  # o (1 - 2r) = o tanh(c_t) (eq:hidden-state)
+        h, m = h_[t], m_[t]
+    return hs, gates, ms, rs
 
 
 def _shifted(states: Tensor, first: Tensor, start: int, stop: int) -> Tensor:
@@ -83,10 +87,42 @@ def _shifted(states: Tensor, first: Tensor, start: int, stop: int) -> Tensor:
     return torch.cat([first[None], states[: stop - 1]])
 
 
-def auto_chunk(N: int, H: int) -> int:
-    """Steps per backward block: about 2^16 numbers per (n, N, H) temporary, so a block's
-    local derivatives stay in the L2 cache while the per-call overhead is shared by n steps."""
-    return max(1, min(64, 2**16 // (N * H)))
+def _copy_shifted(out: Tensor, states: Tensor, first: Tensor, start: int, stop: int) -> None:
+    """Write s_start .. s_{stop-1} (as :func:`_shifted`) into ``out`` (n, N, H), without a temporary."""
+    if start > 0:
+        out.copy_(states[start - 1 : stop - 1])
+    else:
+        out[0].copy_(first)
+        out[1:].copy_(states[: stop - 1])
+
+
+def _local_derivatives(gates: Tensor, rs: Tensor, c_prev: Tensor):
+    """The factors of BPTT that do not depend on dL/dh, for a block of n steps at once.
+
+    Parameters
+    ----------
+    gates : (n, N, 4H) tensor, i, f, s, o as saved by :func:`fast_forward`
+    rs : (n, N, H) tensor, r_t = σ(-2 c_t); c_prev : (n, N, H) tensor, c_{t-1}
+
+    Returns
+    -------
+    f : (n, N, H) view, dc_{t-1} = f ⊙ dc_t (eq:bptt-dc-prev)
+    dc_dh : (n, N, H), o (1 - tanh² c): dh -> dc (eq:bptt-dc)
+    da_dc : (n, N, 3, H), dc -> da_i, da_f, da_g: g σ'(a_i), c_{t-1} σ'(a_f), i (1 - g²)
+        (eq:bptt-gates, eq:bptt-preactivation)
+    da_dh : (n, N, H), tanh(c) σ'(a_o): dh -> da_o (eq:bptt-do)
+    """
+    n, N, H4 = gates.shape
+    i, f, s, o = gates.view(n, N, 4, H4 // 4).unbind(2)  # 4 × (n, N, H) views
+    g = torch.mul(s, 2.0).sub_(1.0)  # tanh(a_g) = 2σ(2a_g) - 1, see fast_forward
+    tanh_c = torch.rsub(rs, 1.0, alpha=2.0)  # 1 - 2r
+    dc_dh = torch.addcmul(o, o, tanh_c * tanh_c, value=-1.0)
+    da_dc = gates.new_empty((n, N, 3, H4 // 4))
+    torch.addcmul(i, i, i, value=-1.0, out=da_dc[:, :, 0]).mul_(g)
+    torch.addcmul(f, f, f, value=-1.0, out=da_dc[:, :, 1]).mul_(c_prev)
+    torch.addcmul(i, i, g.mul_(g), value=-1.0, out=da_dc[:, :, 2])
+    da_dh = torch.addcmul(o, o, o, value=-1.0).mul_(tanh_c)
+    return f, dc_dh, da_dc, da_dh
 
 
 @torch.no_grad()
@@ -109,7 +145,7 @@ def fast_backward(
     ----------
     dhs : (T, N, H) tensor or None; dh_T, dc_T : (N, H) tensors or None (None: zero)
     x, h0, c0, W_ih, W_hh : the forward's inputs
-    saved : ``(hs, gates, cs, tanh_cs)`` as returned by :func:`fast_forward`
+    saved : ``(hs, gates, ms, rs)`` as returned by :func:`fast_forward`
     chunk : steps per block of the vectorised local derivatives and weight gradients
         (None: :func:`auto_chunk`)
     need_dx : False skips the ``(T·N, 4H) @ (4H, D)`` product for dx (returns None)
@@ -120,12 +156,15 @@ def fast_backward(
     dh0, dc0 : (N, H) tensors
     dW_ih : (4H, D), dW_hh : (4H, H), db : (4H,) tensors
     """
-    hs, gates, cs, tanh_cs = saved
+    hs, gates, ms, rs = saved
     T, N, D = x.shape
     H = W_hh.shape[1]
     chunk = max(1, min(auto_chunk(N, H) if chunk is None else chunk, T))
     dx = x.new_empty((T, N, D)) if need_dx else None
-    dW_ih, dW_hh, db = W_ih.new_zeros(W_ih.shape), W_hh.new_zeros(W_hh.shape), W_ih.new_zeros(4 * H)
+    # [x_t, h_{t-1}, 1] side by side: dW_ih, dW_hh and db are one product per block (eq:bptt-dW)
+    xh1 = x.new_empty((chunk, N, D + H + 1))
+    xh1[:, :, -1] = 1.0
+    dW = x.new_zeros((4 * H, D + H + 1))
     dh, dh_next = x.new_zeros((N, H)), x.new_zeros((N, H)) if dh_T is None else dh_T.clone()
     dc = x.new_zeros((N, H)) if dc_T is None else dc_T.clone()  # carried dL/dc, updated in place
     dc3 = dc.unsqueeze(1)  # (N, 1, H) view of dc, broadcast over the gates i, f, g
@@ -134,16 +173,8 @@ def fast_backward(
     for k, start in enumerate(range((T - 1) // chunk * chunk, -1, -chunk)):
         stop = min(start + chunk, T)
         n = stop - start
-        # Local derivatives of the block's steps, all at once: they do not depend on dh, dc
-        i, f, s, o = gates[start:stop].view(n, N, 4, H).unbind(2)  # 4 × (n, N, H) views
-        g = torch.add(s, s).sub_(1.0)  # tanh(a_g) = 2σ(2a_g) - 1, see fast_forward
-        tanh_c = tanh_cs[start:stop]
-        dc_dh = torch.addcmul(o, o, tanh_c * tanh_c, value=-1.0)  # o (1 - tanh² c): dh -> dc (eq:bptt-dc)
-        da_dc = x.new_empty((n, N, 3, H))  # dc -> da_i, da_f, da_g (eq:bptt-gates, eq:bptt-preactivation)
-        torch.addcmul(i, i, i, value=-1.0, out=da_dc[:, :, 0]).mul_(g)  # g σ'(a_i)
-        torch.addcmul(f, f, f, value=-1.0, out=da_dc[:, :, 1]).mul_(_shifted(cs, c0, start, stop))  # c_{t-1} σ'(a_f)
-        torch.addcmul(i, i, g * g, value=-1.0, out=da_dc[:, :, 2])  # i (1 - g²)
-        da_dh = torch.addcmul(o, o, o, value=-1.0).mul_(tanh_c)  # tanh(c) σ'(a_o) (eq:bptt-do)
+        c_prev = _shifted(ms, c0 * -2.0, start, stop).mul(-0.5)  # c = -m / 2
+        f, dc_dh, da_dc, da_dh = _local_derivatives(gates[start:stop], rs[start:stop], c_prev)
         da = das[k % 2][:n]  # (n, N, 4H)
         da_ifg, da_o = da[:, :, : 3 * H].view(n, N, 3, H).unbind(0), da[:, :, 3 * H :].unbind(0)
         dhs_ = None if dhs is None else dhs[start:stop].unbind(0)
@@ -165,8 +196,10 @@ def fast_backward(
         da2 = da.reshape(n * N, 4 * H)
         if need_dx:
             torch.mm(da2, W_ih, out=dx[start:stop].view(n * N, D))
-        dW_ih.addmm_(da2.t(), x[start:stop].reshape(n * N, D))
-        dW_hh.addmm_(da2.t(), _shifted(hs, h0, start, stop).reshape(n * N, H))
-        db += da2.sum(0)
+        xh = xh1[:n]
+        xh[:, :, :D].copy_(x[start:stop])
+        _copy_shifted(xh[:, :, D : D + H], hs, h0, start, stop)
+        dW.addmm_(da2.t(), xh.view(n * N, D + H + 1))
     dh0 = torch.mm(da_next, W_hh)  # (eq:bptt-dh-prev) at t = 1
+    dW_ih, dW_hh, db = dW[:, :D].contiguous(), dW[:, D : D + H].contiguous(), dW[:, -1].contiguous()
     return dx, dh0, dc, dW_ih, dW_hh, db

@@ -152,13 +152,15 @@ def _cell(a: np.ndarray, c_prev: np.ndarray):
     """Gates, cell and hidden state from the fused pre-activation ``a (N, 4H)``.
 
     The gates overwrite their slices of ``a`` (views, no copies), so ``a`` holds
-    ``[i, f, g, o]`` afterwards.
+    ``[i, f, g, o]`` afterwards. One in-place sigmoid runs over all of ``a`` (NumPy is
+    several times slower on a column slice than on a whole array); the candidate's slot is
+    saved before and restored after.
     """
     H = c_prev.shape[1]
-    i = _sigmoid_(a[:, :H])  # (eq:input-gate)
-    f = _sigmoid_(a[:, H : 2 * H])  # (eq:forget-gate)
-    g = np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])  # (eq:candidate)
-    o = _sigmoid_(a[:, 3 * H :])  # (eq:output-gate)
+    g = np.tanh(a[:, 2 * H : 3 * H])  # (eq:candidate)
+    _sigmoid_(a)  # (eq:input-gate), (eq:forget-gate), (eq:output-gate); and σ(a_g), replaced next
+    a[:, 2 * H : 3 * H] = g
+    i, f, o = a[:, :H], a[:, H : 2 * H], a[:, 3 * H :]
     c = f * c_prev + i * g  # (eq:cell-state)
     tanh_c = np.tanh(c)
     h = o * tanh_c  # (eq:hidden-state)
@@ -287,13 +289,38 @@ def lstm_forward(x: np.ndarray, params: LSTMParams, h0: np.ndarray | None = None
     # W_ih x_t + b for every t in one product (hoisted); each step turns its a_t into the gates
     gates = (x.reshape(T * N, D) @ params.W_ih.T + params.b).reshape(T, N, 4 * H)
     cs, tanh_cs, hs = (np.empty((T, N, H), dtype=x.dtype) for _ in range(3))
+    W_hhT = np.ascontiguousarray(params.W_hh.T)  # (H, 4H) row-major: BLAS is faster on it than on the view
     h, c = h0, c0
     for t in range(T):
         a = gates[t]  # (N, 4H) view
-        a += h @ params.W_hh.T  # a_t (eq:fused-preactivation)
+        a += h @ W_hhT  # a_t (eq:fused-preactivation)
         i, f, g, o, cs[t], tanh_cs[t], hs[t] = _cell(a, c)  # gates[t] now holds i, f, g, o
         h, c = hs[t], cs[t]
     return hs, (h, c), SequenceCache(x, h0, c0, gates, cs, tanh_cs, hs, params)
+
+
+def auto_chunk(N: int, H: int) -> int:
+    """Steps per block of the backward pass: about 2^15 numbers per (n, N, H) array, so that a
+    block's local derivatives are still in the CPU's cache when the step loop reads them."""
+    return max(1, min(64, 2**15 // (N * H)))
+
+
+def _local_derivatives(i, f, g, o, c_prev, tanh_c):
+    """The factors of BPTT that do not depend on δh or δc, for any number of steps at once.
+
+    i, f, g, o, c_prev, tanh_c : (..., N, H) ndarrays
+
+    Returns
+    -------
+    dc_dh : (..., N, H), o ⊙ (1 - tanh² c): δh_t to δc_t (eq:bptt-dc)
+    da_dc : (..., N, 3, H), δc_t to δa_i, δa_f, δa_g: g σ'(a_i), c_{t-1} σ'(a_f), i (1 - g²)
+        (eq:bptt-gates), (eq:bptt-preactivation)
+    da_dh : (..., N, H), tanh(c) σ'(a_o): δh_t to δa_o (eq:bptt-do)
+    """
+    dc_dh = o * (1.0 - tanh_c**2)
+    da_dc = np.stack([g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g**2)], axis=-2)
+    da_dh = tanh_c * o * (1.0 - o)
+    return dc_dh, da_dc, da_dh
 
 
 def lstm_backward(
@@ -327,18 +354,26 @@ def lstm_backward(
         NUMPY, hs=(hs, ("T", "N", "H")), dhs=(dhs, ("T", "N", "H")),
         dh_T=(dh_next, ("N", "H")), dc_T=(dc_next, ("N", "H")),
     )
-    das = np.empty((T, N, 4 * H), dtype=x.dtype)
-    ifgo = gates.reshape(T, N, 4, H).swapaxes(1, 2)  # (T, 4, N, H) view: ifgo[t] unpacks to i, f, g, o
-    for t in reversed(range(T)):
-        dh = dhs[t] + dh_next  # total dL/dh_t: loss at t plus step t+1 (eq:bptt-dh)
-        i, f, g, o = ifgo[t]  # (N, H) views, cheaper than np.split
-        c_prev = cs[t - 1] if t > 0 else c0
-        das[t], dc_next = _cell_backward(dh, dc_next, i, f, g, o, c_prev, tanh_cs[t])
-        dh_next = das[t] @ params.W_hh  # (eq:bptt-dh-prev)
+    i, f, g, o = (gates[:, :, k * H : (k + 1) * H] for k in range(4))  # (T, N, H) views
+    c_prevs = np.concatenate([c0[None], cs[:-1]])  # (T, N, H): c_0 .. c_{T-1}
+    das = np.empty((T, N, 4, H), dtype=x.dtype)  # δa_t, filled from t = T down to 1
+    dc = dc_next.copy()  # δ⁺c_t, made total and then passed back, in place
+    n = auto_chunk(N, H)
+    for start in range((T - 1) // n * n, -1, -n):  # blocks of n steps, the last block first
+        block = slice(start, start + n)
+        # the block's local derivatives at once: they do not depend on δh or δc
+        dc_dh, da_dc, da_dh = _local_derivatives(i[block], f[block], g[block], o[block], c_prevs[block], tanh_cs[block])
+        for t in reversed(range(start, min(start + n, T))):
+            dh = dhs[t] + dh_next  # total dL/dh_t: loss at t plus step t+1 (eq:bptt-dh)
+            dc += dh * dc_dh[t - start]  # total dL/dc_t: both paths (eq:bptt-dc)
+            np.multiply(da_dc[t - start], dc[:, None], out=das[t, :, :3])  # δa_i, δa_f, δa_g (eq:bptt-preactivation)
+            np.multiply(dh, da_dh[t - start], out=das[t, :, 3])  # δa_o
+            dc *= f[t]  # δ⁺c_{t-1} (eq:bptt-dc-prev)
+            dh_next = das[t].reshape(N, 4 * H) @ params.W_hh  # δ⁺h_{t-1} (eq:bptt-dh-prev)
     h_prevs = np.concatenate([h0[None], hs[:-1]], axis=0)  # (T, N, H): h_0 .. h_{T-1}
     da = das.reshape(T * N, 4 * H)
     dx = (da @ params.W_ih).reshape(T, N, D)  # (eq:bptt-dx), all steps at once
     grads = LSTMParams(  # summed over time (eq:bptt-dW)
         da.T @ x.reshape(T * N, D), da.T @ h_prevs.reshape(T * N, H), da.sum(axis=0)
     )
-    return dx, dh_next, dc_next, grads
+    return dx, dh_next, dc, grads

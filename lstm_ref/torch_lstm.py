@@ -340,9 +340,9 @@ class LSTMFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, c0, W_ih, W_hh, b):
         h0, c0 = _initial_states(x, LSTMParams(W_ih, W_hh, b), h0, c0)  # ValueError on bad shapes
-        hs, gates, cs, tanh_cs = fast_forward(x, h0, c0, W_ih, W_hh, b)
-        ctx.save_for_backward(x, h0, c0, W_ih, W_hh, hs, gates, cs, tanh_cs)
-        return hs, hs[-1].clone(), cs[-1].clone()  # clones: outputs must not be views of each other
+        hs, gates, ms, rs = fast_forward(x, h0, c0, W_ih, W_hh, b)
+        ctx.save_for_backward(x, h0, c0, W_ih, W_hh, hs, gates, ms, rs)
+        return hs, hs[-1].clone(), ms[-1] * -0.5  # c_T = -m_T / 2; the clone: outputs must not be views of each other
 
     @staticmethod
     @once_differentiable
