@@ -8,6 +8,7 @@ For each size ``(T, N, D, H)`` it times the forward pass and forward + backward 
 ``torch plain``     ``torch_lstm.lstm_forward`` + ``lstm_backward``, the readable hand BPTT
 ``torch fast``      ``torch_lstm.LSTM``, the fast path (``LSTMFunction``, ``_fast_torch``)
 ``nn.LSTM``         ``torch.nn.LSTM``: oneDNN's fused RNN on CPU, cuDNN on CUDA (the baseline)
+``matmuls only``    the matrix products of ``torch fast`` and nothing else: its floor
 ==================  ======================================================================
 
 and, on a machine with CUDA, the torch methods again on the GPU (baseline: cuDNN). All
@@ -53,8 +54,9 @@ from . import torch_lstm as tl
 from .params import LSTMParams
 
 BASELINE = "nn.LSTM"
-CPU_METHODS = ("numpy", "torch autograd", "torch plain", "torch fast", BASELINE)
-GPU_METHODS = ("torch autograd", "torch plain", "torch fast", BASELINE)
+PRODUCTS = "matmuls only"
+CPU_METHODS = ("numpy", "torch autograd", "torch plain", "torch fast", BASELINE, PRODUCTS)
+GPU_METHODS = ("torch autograd", "torch plain", "torch fast", BASELINE, PRODUCTS)
 TARGET_SIZES = [(100, 32, 64, 128), (200, 64, 128, 256)]
 PRESETS = {
     "quick": {"sizes": [(10, 8, 16, 32), (100, 32, 64, 128)], "repeats": 5, "memory_T": None},
@@ -129,6 +131,8 @@ def make_case(method: str, T: int, N: int, D: int, H: int, device: str = "cpu", 
 
         return Case(torch.no_grad()(lambda: module(x)), module_fb, sync)
     params = LSTMParams.from_torch(ref, as_tensors=True).map(lambda t: t.detach().to(device))
+    if method == PRODUCTS:
+        return _products_case(x, dhs, params, sync)
     if method == "torch plain":
 
         @torch.no_grad()
@@ -149,6 +153,34 @@ def make_case(method: str, T: int, N: int, D: int, H: int, device: str = "cpu", 
 
         return Case(torch.no_grad()(lambda: tl.lstm_forward(x, params)), autograd_fb, sync)
     raise ValueError(f"unknown method {method!r}; expected one of {CPU_METHODS}")
+
+
+def _products_case(x, dhs, params: LSTMParams, sync) -> Case:
+    """The matrix products of the fast path (``_fast_torch``), same shapes and calls, and no
+    elementwise work: how fast ``torch fast`` could be if its gates cost nothing."""
+    T, N, D = x.shape
+    H = params.hidden_size
+    W_ih, W_hh, b = params
+    n = nl.auto_chunk(N, H)
+    a, da = x.new_empty((T, N, 4 * H)), torch.randn_like(x.new_empty((T, N, 4 * H))) * 0.01
+    dx, dh, dW = x.new_empty((T, N, D)), x.new_empty((N, H)), x.new_zeros((4 * H, D + H + 1))
+    xh = torch.cat([x, torch.cat([x.new_zeros((1, N, H)), dhs[:-1]]), x.new_ones((T, N, 1))], 2)
+
+    def forward():
+        torch.addmm(b, x.reshape(T * N, D), W_ih.t(), out=a.view(T * N, 4 * H))
+        for t in range(T):
+            a[t].addmm_(dhs[t], W_hh.t())
+
+    def forward_backward():
+        forward()
+        for start in range((T - 1) // n * n, -1, -n):
+            for t in reversed(range(start, min(start + n, T))):
+                torch.addmm(dhs[t], da[t], W_hh, out=dh)
+            block = slice(start, start + n)
+            torch.mm(da[block].reshape(-1, 4 * H), W_ih, out=dx[block].view(-1, D))
+            dW.addmm_(da[block].reshape(-1, 4 * H).t(), xh[block].reshape(-1, D + H + 1))
+
+    return Case(forward, forward_backward, sync)
 
 
 def matmul_flops(T: int, N: int, D: int, H: int) -> tuple[float, float]:
@@ -401,7 +433,8 @@ def run(
     memory = []
     if memory_T:
         T, N, D, H = memory_T, *TARGET_SIZES[0][1:]
-        for m, dev in tqdm(methods, desc=f"memory at T={T}", disable=not progress):
+        measured = [(m, dev) for m, dev in methods if m != PRODUCTS]  # a floor of time, not of memory
+        for m, dev in tqdm(measured, desc=f"memory at T={T}", disable=not progress):
             memory.append(measure_memory(m, (T, N, D, H), dev))
         base = {m["device"]: m["peak_bytes"] for m in memory if m["method"] == BASELINE}
         for m in memory:

@@ -229,7 +229,7 @@ def test_bench_memory_grows_with_what_the_fast_path_keeps():
     """Peak memory (fresh subprocess) is at least the saved gates, c, tanh c, h, and not far above."""
     T, N, D, H = 600, 8, 16, 64
     m = bench.measure_memory("torch fast", (T, N, D, H))
-    saved = T * N * 7 * H * 4  # float32 gates (4H) + c, tanh c, h (3H) per step
+    saved = T * N * 7 * H * 4  # float32 gates (4H) + m = -2c, r = σ(-2c), h (3H) per step
     assert saved <= m["peak_bytes"] <= 3 * saved + 8 * 2**20
 
 
