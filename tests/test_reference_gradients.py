@@ -74,11 +74,9 @@ def test_gate_functions_match_finite_differences_of_their_formula():
     assert rel_error(numerical_gradient_array(lambda: nl.sigmoid(z), z, dout, **FD_ACCURATE), dout * s * (1 - s)) <= GRAD_TOL
 
 
-@pytest.mark.parametrize("every_step", [True, False], ids=["loss-every-step", "loss-last-step-only"])
-@pytest.mark.parametrize("T,N,D,H", [(1, 1, 2, 3), (8, 3, 4, 5), (40, 2, 3, 3)])
-def test_hand_written_backward_agrees_with_torch_autograd(T, N, D, H, every_step):
-    params, x, h0, c0 = random_problem(T, N, D, H, seed=31)
-    dhs, dh_T, dc_T = _loss_weights(T, N, H, seed=32, every_step=every_step)
+def _autograd_grads(x, params, h0, c0, dhs, dh_T, dc_T):
+    """torch autograd's gradients of the loss of :func:`_scalar_loss`, and the plain torch
+    forward's cache: ``(grads of x, h0, c0, W_ih, W_hh, b), (dhs, dh_T, dc_T) as tensors, cache``."""
     leaves = [torch.tensor(a, requires_grad=True) for a in (x, h0, c0, *params)]
     x_t, h0_t, c0_t, W_ih, W_hh, b = leaves
     hs, (h_T, c_T), cache = tl.lstm_forward(x_t, LSTMParams(W_ih, W_hh, b), h0_t, c0_t)
@@ -86,17 +84,47 @@ def test_hand_written_backward_agrees_with_torch_autograd(T, N, D, H, every_step
     if dhs is not None:
         loss = loss + (hs * torch.tensor(dhs)).sum()
     loss.backward()
+    return [leaf.grad for leaf in leaves], cache
+
+
+def _assert_same_grads(want, got):
+    for name, w, g in zip(["x", "h0", "c0", "W_ih", "W_hh", "b"], want, [*got[:3], *got[3]]):
+        assert max_abs_error(w, g) <= 1e-12 * max(1.0, float(w.abs().max())), name
+
+
+@pytest.mark.parametrize("every_step", [True, False], ids=["loss-every-step", "loss-last-step-only"])
+@pytest.mark.parametrize("T,N,D,H", [(1, 1, 2, 3), (8, 3, 4, 5), (40, 2, 3, 3)])
+def test_hand_written_backward_agrees_with_torch_autograd(T, N, D, H, every_step):
+    params, x, h0, c0 = random_problem(T, N, D, H, seed=31)
+    dhs, dh_T, dc_T = _loss_weights(T, N, H, seed=32, every_step=every_step)
+    want, cache = _autograd_grads(x, params, h0, c0, dhs, dh_T, dc_T)
     with torch.no_grad():
         ours = tl.lstm_backward(
             None if dhs is None else torch.tensor(dhs), cache, torch.tensor(dh_T), torch.tensor(dc_T)
         )
-    for name, leaf, g in zip(["x", "h0", "c0", "W_ih", "W_hh", "b"], leaves, [*ours[:3], *ours[3]]):
-        assert max_abs_error(leaf.grad, g) <= 1e-12 * max(1.0, float(leaf.grad.abs().max())), name
+    _assert_same_grads(want, ours)
     # and the NumPy backward gives the same numbers
     _, _, cache_np = nl.lstm_forward(x, params, h0, c0)
-    np_grads = nl.lstm_backward(dhs, cache_np, dh_T, dc_T)
-    for name, leaf, g in zip(["x", "h0", "c0", "W_ih", "W_hh", "b"], leaves, [*np_grads[:3], *np_grads[3]]):
-        assert max_abs_error(leaf.grad, g) <= 1e-12 * max(1.0, float(leaf.grad.abs().max())), name
+    _assert_same_grads(want, nl.lstm_backward(dhs, cache_np, dh_T, dc_T))
+
+
+@pytest.mark.parametrize("block", [1, 3, 10, 64])
+def test_numpy_backward_in_blocks_agrees_with_torch_autograd(block, monkeypatch):
+    """NumPy's lstm_backward works through blocks of auto_chunk(N, H) steps (one block at
+    these small sizes, several at large ones): every block size gives autograd's gradients,
+    including a last block that is cut short (T = 10, blocks of 3)."""
+    monkeypatch.setattr(nl, "auto_chunk", lambda N, H: block)
+    T, N, D, H = 10, 2, 3, 4
+    params, x, h0, c0 = random_problem(T, N, D, H, seed=41)
+    dhs, dh_T, dc_T = _loss_weights(T, N, H, seed=42, every_step=True)
+    want, _ = _autograd_grads(x, params, h0, c0, dhs, dh_T, dc_T)
+    _, _, cache = nl.lstm_forward(x, params, h0, c0)
+    _assert_same_grads(want, nl.lstm_backward(dhs, cache, dh_T, dc_T))
+
+
+def test_auto_chunk_gives_several_blocks_at_the_target_size():
+    """The blockwise path is what runs at the benchmark's sizes (not only in the test above)."""
+    assert 1 < nl.auto_chunk(32, 128) < 100 and nl.auto_chunk(64, 256) >= 1
 
 
 @pytest.mark.parametrize("T,N,D,H", [(1, 1, 1, 1), (4, 2, 3, 2), (6, 1, 2, 3)])
