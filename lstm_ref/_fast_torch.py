@@ -8,14 +8,18 @@ numbers (float64 agrees to ~1e-15) with what the book's chapter "Making it fast"
 - the input projection ``W_ih x_t + b`` of all T steps in one ``(T·N, D) @ (D, 4H)``
   product before the loop, written straight into the gate buffer;
 - preallocated outputs: the per-step work is in-place ops (``addmm_``, ``sigmoid_``,
-  ``tanh_``, ``addcmul_``, ``out=``) on views of a few buffers, about 7 calls a step forward
-  and 5 backward, so the Python and dispatch overhead stays small next to the matmul;
+  ``addcmul_``, ``out=``) on views of a few buffers, 7 calls a step forward and 5 backward,
+  so the Python and dispatch overhead stays small next to the matmul;
+- no tanh (several times slower than sigmoid on CPU): tanh(z) = 2σ(2z) - 1 = 1 - 2σ(-2z)
+  (eq:perf-tanh-sigmoid), with the candidate rows of the weights doubled and the cell state
+  carried as m = -2c;
 - backward: every local derivative that does not depend on dL/dh_t (``σ'``, ``1 - tanh²``)
   is computed for a block of steps at once; only the chain through ``dh`` and ``dc`` is a
-  loop; ``dx``, ``dW_ih``, ``dW_hh`` and ``db`` are one large matrix product per block.
+  loop; ``dx`` is one large matrix product per block, and ``dW_ih``, ``dW_hh`` and ``db``
+  together another.
 
-Memory: forward keeps the gates ``(T, N, 4H)``, ``c`` and ``tanh(c)`` ``(T, N, H)`` and the
-output ``h``; backward works through blocks of a few steps, so its temporaries do not
+Memory: forward keeps the gates ``(T, N, 4H)``, ``m = -2c`` and ``r = σ(-2c)`` ``(T, N, H)``
+and the output ``h``; backward works through blocks of a few steps, so its temporaries do not
 grow with T.
 
 Everything is plain device-agnostic torch: the same code runs on CPU and CUDA.
@@ -26,6 +30,7 @@ import torch
 from torch import Tensor
 
 from .numpy_lstm import auto_chunk  # steps per backward block, the same for both
+
 
 def _scale_candidate_rows(W: Tensor, H: int) -> Tensor:
     """A copy of ``W`` (4H, ...) with the candidate rows ``g`` doubled (exact in floating point)."""
