@@ -92,15 +92,6 @@ def _shifted(states: Tensor, first: Tensor, start: int, stop: int) -> Tensor:
     return torch.cat([first[None], states[: stop - 1]])
 
 
-def _copy_shifted(out: Tensor, states: Tensor, first: Tensor, start: int, stop: int) -> None:
-    """Write s_start .. s_{stop-1} (as :func:`_shifted`) into ``out`` (n, N, H), without a temporary."""
-    if start > 0:
-        out.copy_(states[start - 1 : stop - 1])
-    else:
-        out[0].copy_(first)
-        out[1:].copy_(states[: stop - 1])
-
-
 def _local_derivatives(gates: Tensor, rs: Tensor, c_prev: Tensor):
     """The factors of BPTT that do not depend on dL/dh, for a block of n steps at once.
 
@@ -176,11 +167,12 @@ def fast_backward(
     dc = x.new_zeros((N, H)) if dc_T is None else dc_T.clone()  # carried dL/dc, updated in place
     dc3 = dc.unsqueeze(1)  # (N, 1, H) view of dc, broadcast over the gates i, f, g
     das = [x.new_empty((chunk, N, 4 * H)) for _ in range(2)]  # alternate: da_{t+1} is in the other
+    m0 = torch.mul(c0, -2.0)  # the forward's m_0 = -2 c_0
     da_next = None  # da_{t+1} (N, 4H); None at t = T - 1
     for k, start in enumerate(range((T - 1) // chunk * chunk, -1, -chunk)):
         stop = min(start + chunk, T)
         n = stop - start
-        c_prev = _shifted(ms, c0 * -2.0, start, stop).mul(-0.5)  # c = -m / 2
+        c_prev = _shifted(ms, m0, start, stop).mul(-0.5)  # c = -m / 2
         f, dc_dh, da_dc, da_dh = _local_derivatives(gates[start:stop], rs[start:stop], c_prev)
         da = das[k % 2][:n]  # (n, N, 4H)
         da_ifg, da_o = da[:, :, : 3 * H].view(n, N, 3, H).unbind(0), da[:, :, 3 * H :].unbind(0)
@@ -205,7 +197,7 @@ def fast_backward(
             torch.mm(da2, W_ih, out=dx[start:stop].view(n * N, D))
         xh = xh1[:n]
         xh[:, :, :D].copy_(x[start:stop])
-        _copy_shifted(xh[:, :, D : D + H], hs, h0, start, stop)
+        xh[:, :, D : D + H].copy_(_shifted(hs, h0, start, stop))
         dW.addmm_(da2.t(), xh.view(n * N, D + H + 1))
     dh0 = torch.mm(da_next, W_hh)  # (eq:bptt-dh-prev) at t = 1
     dW_ih, dW_hh, db = dW[:, :D].contiguous(), dW[:, D : D + H].contiguous(), dW[:, -1].contiguous()
