@@ -128,3 +128,14 @@ def param_specs(params, prefix: str = "params.") -> dict:
         prefix + "W_ih": (params.W_ih, ("4H", "D")),
         prefix + "b": (params.b, ("4H",)),
     }
+
+
+def check_step(backend: Backend, x, h_prev, c_prev, params) -> dict[str, int]:
+    """The checks of one LSTM step, ``lstm_step(x (N, D), h_prev (N, H), c_prev (N, H), params)``."""
+    return check_arrays(
+        backend,
+        **param_specs(params),
+        x=(x, ("N", "D")),
+        h_prev=(h_prev, ("N", "H")),
+        c_prev=(c_prev, ("N", "H")),
+    )

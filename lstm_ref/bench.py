@@ -162,7 +162,7 @@ def _products_case(x, dhs, params: LSTMParams, sync) -> Case:
     H = params.hidden_size
     W_ih, W_hh, b = params
     n = nl.auto_chunk(N, H)
-    a, da = x.new_empty((T, N, 4 * H)), torch.randn_like(x.new_empty((T, N, 4 * H))) * 0.01
+    a, da = x.new_empty((T, N, 4 * H)), 0.01 * torch.randn((T, N, 4 * H), dtype=x.dtype, device=x.device)
     dx, dh, dW = x.new_empty((T, N, D)), x.new_empty((N, H)), x.new_zeros((4 * H, D + H + 1))
     xh = torch.cat([x, torch.cat([x.new_zeros((1, N, H)), dhs[:-1]]), x.new_ones((T, N, 1))], 2)
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import NUMPY, check_arrays, param_specs
+from ._checks import NUMPY, check_arrays, check_step, param_specs
 from .params import LSTMParams
 
 __all__ = [
@@ -184,16 +184,6 @@ def _cell_backward(dh, dc, i, f, g, o, c_prev, tanh_c):
     return da, dc_prev
 
 
-def _check_step(x, h_prev, c_prev, params) -> dict[str, int]:
-    return check_arrays(
-        NUMPY,
-        **param_specs(params),
-        x=(x, ("N", "D")),
-        h_prev=(h_prev, ("N", "H")),
-        c_prev=(c_prev, ("N", "H")),
-    )
-
-
 def lstm_step(x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray, params: LSTMParams):
     """One LSTM step: a_t = W_ih x_t + W_hh h_{t-1} + b, then the gates (eq:fused-preactivation).
 
@@ -208,7 +198,7 @@ def lstm_step(x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray, params: LST
     h, c : (N, H) ndarrays
     cache : StepCache for :func:`lstm_step_backward`
     """
-    _check_step(x, h_prev, c_prev, params)
+    check_step(NUMPY, x, h_prev, c_prev, params)
     a = x @ params.W_ih.T + h_prev @ params.W_hh.T + params.b  # (N, 4H)
     i, f, g, o, c, tanh_c, h = _cell(a, c_prev)
     return h, c, StepCache(x, h_prev, c_prev, i, f, g, o, tanh_c, params)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from ._checks import TORCH, check_arrays, param_specs
+from ._checks import TORCH, check_arrays, check_step, param_specs
 from ._fast_torch import fast_backward, fast_forward  # the fast path behind LSTMFunction
 from .params import LSTMParams
 
@@ -166,16 +166,6 @@ def _cell_backward(dh, dc, i, f, g, o, c_prev, tanh_c):
     return da, dc_prev
 
 
-def _check_step(x, h_prev, c_prev, params) -> dict[str, int]:
-    return check_arrays(
-        TORCH,
-        **param_specs(params),
-        x=(x, ("N", "D")),
-        h_prev=(h_prev, ("N", "H")),
-        c_prev=(c_prev, ("N", "H")),
-    )
-
-
 def lstm_step(x: Tensor, h_prev: Tensor, c_prev: Tensor, params: LSTMParams):
     """One LSTM step: a_t = W_ih x_t + W_hh h_{t-1} + b, then the gates (eq:fused-preactivation).
 
@@ -190,7 +180,7 @@ def lstm_step(x: Tensor, h_prev: Tensor, c_prev: Tensor, params: LSTMParams):
     h, c : (N, H) tensors
     cache : StepCache for :func:`lstm_step_backward`
     """
-    _check_step(x, h_prev, c_prev, params)
+    check_step(TORCH, x, h_prev, c_prev, params)
     a = x @ params.W_ih.T + h_prev @ params.W_hh.T + params.b  # (N, 4H)
     i, f, g, o, c, tanh_c, h = _cell(a, c_prev)
     return h, c, StepCache(x, h_prev, c_prev, i, f, g, o, tanh_c, params)
