@@ -4,11 +4,14 @@
   cells import (:mod:`grader.kernel_guard`), before any student code runs;
 * after each locked setup cell, a cell recording the names it defined (helpers such as
   an ``assert_close`` the student might redefine);
+* before each locked setup cell, a cell that puts back the clean numerical settings;
 * before each test cell, a cell that restores all of the above;
-* at the end of each test cell, a line printing a random per-run token.  A test earns its
-  points only if its token shows up in its output (checked outside the kernel), so a
-  test that was skipped, cut short by ``sys.exit``/``os._exit``, rewritten by an input
-  transformer or silenced by a patched ``showtraceback`` earns nothing.
+* at the end of each test cell, a line publishing a random per-run token as a structured
+  verdict (:func:`grader.kernel_guard.passed`).  A test earns its points only if its
+  verdict shows up in its outputs (checked outside the kernel), so a test that was
+  skipped, cut short by ``sys.exit``/``os._exit``, rewritten by an input transformer or
+  silenced by a patched ``showtraceback`` earns nothing, and what the learner's code
+  printed, on stdout or stderr, cannot change the verdict.
 
 Inserted cells start with :data:`MARK`; feedback drops them and the token lines.
 """
@@ -23,7 +26,7 @@ from nbformat.v4 import new_code_cell
 
 MARK = "# grader:guard"
 TOKEN_MARK = "# grader:token"
-TOKEN_PREFIX = "GRADER-PASS"
+TOKEN_CALL = "__import__('sys').modules['_grader_guard'].passed"
 # pure-Python packages whose modules imported after the snapshot are dropped before each
 # test, so the test's own import loads them fresh from disk (never numpy: C extensions)
 FRESH = ["lstm_ref"]
@@ -87,12 +90,12 @@ def _guard_cell(source: str):
 
 
 def add_token(source: str, token: str) -> str:
-    """``source`` with a line printing ``token`` once every statement before it passed.
+    """``source`` with a line publishing ``token`` once every statement before it passed.
 
     When the cell ends in an expression (nbgrader gives partial credit for a number
     there), its value is kept and shown again after the token, so the result is unchanged.
     """
-    line = f'print("{TOKEN_PREFIX}", "{token}")  {TOKEN_MARK}'
+    line = f'{TOKEN_CALL}("{token}")  {TOKEN_MARK}'
     tree = _parse(source)
     lines = source.rstrip("\n").split("\n")
     if not (tree and tree.body and isinstance(tree.body[-1], ast.Expr)):
@@ -122,6 +125,8 @@ def instrument(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, dict[s
     cells = [_guard_cell(boot)]
     tokens: dict[str, str] = {}
     for cell in nb.cells:
+        if is_setup_cell(cell):
+            cells.append(_guard_cell("__import__('sys').modules['_grader_guard'].clean()"))
         if is_test_cell(cell):
             cells.append(_guard_cell("__import__('sys').modules['_grader_guard'].restore()"))
             token = secrets.token_hex(16)
@@ -138,8 +143,10 @@ def instrument(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, dict[s
 
 
 def token_seen(cell, token: str) -> bool:
-    """Did the executed test cell print its token on stdout?"""
+    """Did the executed test cell publish its verdict with ``token``?"""
+    from .kernel_guard import VERDICT_MIME
+
     return any(
-        out.get("output_type") == "stream" and out.get("name") == "stdout" and f"{TOKEN_PREFIX} {token}" in out.get("text", "")
+        out.get("output_type") == "display_data" and (out.get("data", {}).get(VERDICT_MIME) or {}).get("token") == token
         for out in cell.get("outputs", [])
     )

@@ -6,15 +6,30 @@ replaced assert helpers, numpy.testing, lstm_ref's checkers, builtins, ``sys.exi
 IPython's ``showtraceback``, input/AST transformers or event callbacks; ``restore()``
 puts back every object the snapshot recorded, so the test runs against the originals.
 
+``restore()`` also puts back the numerical settings of the last clean state (NumPy's
+error state and global RNG, the warning filters, torch's default dtype, grad mode,
+threads and RNG), so a learner's leftover ``np.seterr(all="raise")`` or
+``torch.set_grad_enabled(False)`` cannot change what a test computes.  ``clean()`` puts
+them back before each locked setup cell, and ``record()`` takes the state that cell left
+as the new clean state (``torch.set_default_dtype(torch.float64)`` in a setup cell stays).
+
+The test's verdict is :func:`passed`, called by the test cell's last line with a per-run
+token: it publishes a ``display_data`` message of its own MIME type, which the grader
+reads as a structured result (a printed line could be split or interleaved with other
+output).  The publisher is captured at snapshot time.
+
 This file is read as text and executed inside the kernel (it is not imported there), so
 it may only use the standard library.  It is a second line of defence: the grader also
-refuses a test's points unless the test cell printed its per-run token, which it only
+refuses a test's points unless the test cell published its per-run token, which it only
 reaches when every assertion before it passed.
 """
 import builtins
 import importlib
 import sys
 import types
+import warnings
+
+VERDICT_MIME = "application/vnd.lstm-grader.verdict+json"
 
 _STATE: dict = {}
 _MISSING = object()
@@ -82,12 +97,59 @@ def snapshot(modules, fresh=()) -> None:
     _STATE["events"] = {k: list(v) for k, v in ip.events.callbacks.items()}
     _STATE["hooks"] = (sys.gettrace(), sys.getprofile())
     _STATE["user"] = {}
+    _STATE["publish"] = (ip.display_pub, type(ip.display_pub).publish)
+    _STATE["settings"] = _settings()
+
+
+def _settings() -> dict:
+    """The process-wide numerical settings a test's result can depend on."""
+    out = {"warnings": list(warnings.filters)}
+    np = sys.modules.get("numpy")
+    if np is not None:
+        out["numpy"] = (np.geterr(), np.random.get_state())
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        out["torch"] = (torch.get_default_dtype(), torch.is_grad_enabled(), torch.get_num_threads(),
+                        torch.random.get_rng_state(), torch.is_anomaly_enabled())
+    return out
+
+
+def _apply_settings(saved: dict) -> None:
+    warnings.filters[:] = saved["warnings"]
+    warnings._filters_mutated()
+    np = sys.modules.get("numpy")
+    if np is not None and "numpy" in saved:
+        err, rng = saved["numpy"]
+        np.seterr(**err)
+        np.random.set_state(rng)
+    torch = sys.modules.get("torch")
+    if torch is not None and "torch" in saved:
+        dtype, grad, threads, rng, anomaly = saved["torch"]
+        torch.set_default_dtype(dtype)
+        torch.set_grad_enabled(grad)
+        if torch.get_num_threads() != threads:  # costly to set: only when changed
+            torch.set_num_threads(threads)
+        torch.random.set_rng_state(rng)
+        if torch.is_anomaly_enabled() != anomaly:
+            torch.set_anomaly_enabled(anomaly)
+
+
+def clean() -> None:
+    """Before a locked setup cell: the clean settings, whatever student cells changed."""
+    _apply_settings(_STATE["settings"])
+
+
+def passed(token) -> None:
+    """The test cell's verdict: it ran to its last line (see grader.execute)."""
+    pub, publish = _STATE["publish"]
+    publish(pub, data={VERDICT_MIME: {"token": token}}, metadata={})
 
 
 def record(names) -> None:
     """Remember what the instructor's locked setup cell bound to ``names``."""
     ns = get_ipython().user_ns  # noqa: F821
     _STATE["user"].update({n: ns[n] for n in names if n in ns})
+    _STATE["settings"] = _settings()
 
 
 def _restore_dict(target_set, current: dict, saved: dict, drop_new: bool) -> None:
@@ -151,6 +213,7 @@ def restore() -> None:
         ip.events.callbacks[event] = list(callbacks)
     ip.custom_exceptions = ()
     ip.user_ns.update(_STATE["user"])
+    _apply_settings(_STATE["settings"])
     trace, profile = _STATE["hooks"]
     sys.settrace(trace)
     sys.setprofile(profile)

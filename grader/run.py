@@ -111,13 +111,20 @@ def _notes(result: dict) -> list[str]:
     return notes
 
 
+def _execution_budget(student_timeout: int) -> int:
+    """Seconds of cell execution per student: the bound less a margin for starting the kernel,
+    saving the grades and writing feedback, so the points earned are saved before the bound
+    kills the worker (which then costs the student everything)."""
+    return max(1, student_timeout - min(120, student_timeout // 4))
+
+
 def grade_assignment(course: Course, assignment: str, opts: Options, work: Path, log=print) -> list[Row]:
     template: Template = build_template(course, assignment, work)
     ensure_assignment(course.db_url, course.course_id, template)
     students = course.students(assignment)
     base = dict(template=str(template.root), assignment=assignment, course_id=course.course_id,
                 memory_mb=opts.memory_mb, cpu_s=opts.cpu_s, sandbox=opts.sandbox,
-                cell_timeout=opts.cell_timeout or course.execute_timeout or 60)
+                cell_timeout=opts.cell_timeout or course.execute_timeout or 60, budget=_execution_budget(opts.student_timeout))
     rows = []
     with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
         futures = {}

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from .canonical import BrokenNotebook, canonicalize, load_submission
@@ -62,6 +63,8 @@ def nbgrader_config(tmp: Path, spec: dict):
                                            SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
     c.RobustExecute.kernel_name = KERNEL_NAME
     c.RobustExecute.timeout = spec["cell_timeout"]
+    if spec.get("budget"):
+        c.RobustExecute.deadline = spec["started"] + spec["budget"]
     c.RobustExecute.startup_timeout = 120
     c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
     return c
@@ -138,6 +141,7 @@ def grade(spec: dict) -> dict:
 
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
+    spec.setdefault("started", time.time())
     result = grade(spec)
     Path(sys.argv[2]).write_text(json.dumps(result))
 

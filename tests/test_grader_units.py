@@ -5,16 +5,16 @@ and test_grader_gradebook.py; these pin down the pieces they rely on.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import sys
+import types
+from unittest import mock
 from pathlib import Path
 
 import pytest
 
 from grader.canonical import BrokenNotebook, canonicalize, load_submission
-from grader.instrument import TOKEN_PREFIX, add_token, bound_names, instrument, is_test_cell
+from grader.instrument import add_token, bound_names, instrument, is_test_cell
 
 FIXTURE = Path(__file__).parent / "fixtures" / "grader_course"
 sys.path.insert(0, str(FIXTURE))
@@ -78,25 +78,28 @@ def test_stripped_metadata_is_refused(tmp_path):
         canonicalize(load_submission(path), _template())
 
 
-def _run(source: str) -> tuple[str, dict]:
+def _run(source: str) -> tuple[list[str], dict]:
+    """Execute a test cell's source with a stand-in guard; return the tokens it published."""
+    published: list[str] = []
+    guard = types.ModuleType("_grader_guard")
+    guard.passed = published.append
     ns: dict = {}
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    with mock.patch.dict(sys.modules, {"_grader_guard": guard}):
         exec(compile(source, "<cell>", "exec"), ns)
-    return out.getvalue(), ns
+    return published, ns
 
 
-def test_token_is_printed_only_when_the_test_passes():
+def test_token_is_published_only_when_the_test_passes():
     passing, failing = add_token("x = 2\nassert x == 2", "t0k"), add_token("x = 2\nassert x == 3", "t0k")
-    assert f"{TOKEN_PREFIX} t0k" in _run(passing)[0]
+    assert _run(passing)[0] == ["t0k"]
     with pytest.raises(AssertionError):
         _run(failing)
 
 
 def test_token_keeps_a_partial_credit_result():
     source = add_token("score = 0.5\nscore * 2  # partial credit", "t0k")
-    out, ns = _run(source)
-    assert f"{TOKEN_PREFIX} t0k" in out and ns["_grader_result"] == 1.0
+    published, ns = _run(source)
+    assert published == ["t0k"] and ns["_grader_result"] == 1.0
     assert source.rstrip().splitlines()[-1].startswith("_grader_result")
 
 

@@ -39,7 +39,7 @@ def test_answers_calling_the_reference_get_no_points(assignment):
     results = run_in_process(assignment, {**key, **CHEATS[assignment]})
     autograded = {k: v for k, v in results.items() if k.startswith("test_")}
     assert all(autograded.values()), f"a cheat passed: {[k for k, v in autograded.items() if not v]}"
-    assert all("must not use" in v for v in autograded.values()), autograded
+    assert all("which this test does not let answers use" in v for v in autograded.values()), autograded
 
 
 def test_tripwire_restores_the_previous_profiler():

@@ -104,7 +104,9 @@ grading.check_lstm_cell(LSTMCell, hidden=True)
 # label is the bit. The classifier below runs your cell over the sequence and reads the
 # last hidden state. Write `train(model, steps, lr)`: Adam on `model.parameters()`,
 # one fresh batch of 64 sequences of length 20 per step (`seed=step`), cross-entropy loss;
-# return the list of losses. It should take a few seconds.
+# return the list of losses (`steps` numbers, `loss.item()`). It should take a few seconds.
+# The test checks this loop on a model of its own, then your trained model on 512 sequences
+# it has never seen: at least 90 % of them must be classified right.
 
 # %% [readonly] id=classifier
 class MemoryClassifier(nn.Module):
@@ -151,7 +153,7 @@ plt.title("LSTM on the memory task (T = 20)")
 plt.show()
 
 # %% [tests] id=test_memory_task points=1
-grading.check_memory_task(model.cpu())
+grading.check_training(train, model.cpu(), losses)
 
 # %% [markdown]
 # ## 4. Gradient flow: LSTM against a vanilla RNN

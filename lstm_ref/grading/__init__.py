@@ -28,6 +28,7 @@ from .torch_checks import (
     check_hidden_grad_norms,
     check_lstm_cell,
     check_memory_task,
+    check_training,
     check_torch_autograd,
     memory_task,
 )
@@ -36,6 +37,6 @@ __all__ = [
     "CASES", "HIDDEN_CASES", "OUTPUTS", "Case",
     "check_function", "check_numerical_gradient", "check_params_from_torch", "check_params_to_torch",
     "check_torch_autograd", "check_device_agnostic", "check_lstm_cell", "check_hidden_grad_norms",
-    "memory_task", "check_memory_task",
+    "memory_task", "check_memory_task", "check_training",
     "GATES", "LSTMParams", "TOLERANCES",
 ]

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..gradcheck import TOLERANCES
 from ..gradcheck import to_numpy as _as_numpy  # non-arrays stay as they are, to be reported
+from ._state import reference_settings
 from .cases import Case
 
 _RTOL = 1e-7  # relative part of the answer tolerance; the absolute part is TOLERANCES
@@ -39,27 +40,39 @@ def _problem(label: str, mine, expected: np.ndarray, array_type: type) -> str | 
     )
 
 
-def _diagnose(mistakes: list[tuple[str, Callable[[], list]]], mine: list) -> str:
-    """Name the known mistake whose outputs equal ``mine``, if any."""
+def _known(mistakes: list[tuple[str, Callable[[], list]]], mine: list) -> str | None:
+    """The known mistake whose outputs equal ``mine``, if any."""
     for description, outputs in mistakes:
         try:
-            with np.errstate(all="ignore"):
+            with reference_settings():
                 wrong = outputs()
         except ValueError:  # a mistake that cannot happen at these shapes
             continue
         # None marks an output the mistake says nothing about.
         if all(w is None or _close(m, w, rtol=_MATCH_TOL, atol=_MATCH_TOL) for m, w in zip(mine, wrong)):
-            return f"Likely mistake: {description}."
+            return description
+    return None
+
+
+def _diagnose(mistakes: list[tuple[str, Callable[[], list]]], mine: list,
+              localise: Callable[[], list[str]] | None = None) -> str:
+    """Name the known mistake whose outputs equal ``mine``; else say where to look."""
+    description = _known(mistakes, mine)
+    if description:
+        return f"Likely mistake: {description}."
+    lines = localise() if localise else []
+    if lines:
+        return "No known mistake matches exactly. Where to look:\n" + "\n".join(f"  * {line}" for line in lines)
     return "No known mistake matches this answer: compare your code with the equations line by line."
 
 
 def _verify(name: str, case, labels, mine: list, expected: list, mistakes: Callable[[], list],
-            array_type: type = np.ndarray) -> None:
+            array_type: type = np.ndarray, localise: Callable[[], list[str]] | None = None) -> None:
     """Raise an AssertionError listing every wrong output of ``name``, with a diagnosis."""
     problems = [p for p in (_problem(f"output {label}", m, e, array_type)
                             for label, m, e in zip(labels, mine, expected)) if p]
     if problems:
-        _fail(name, case, problems, _diagnose(mistakes(), mine))
+        _fail(name, case, problems, _diagnose(mistakes(), mine, localise))
 
 
 def _fail(name: str, case: Case, problems: list[str], diagnosis: str = "") -> None:

@@ -27,19 +27,22 @@ def _no_bias(params: LSTMParams) -> LSTMParams:
     return LSTMParams(params.W_ih, params.W_hh, np.zeros_like(params.b))
 
 
-def _forward_variant(x, params, h0, c0, acts="sstsT"):
+def _forward_variant(x, params, h0, c0, acts="sstsT", blocks=(0, 1, 2, 3), carry_c=True, carry_h=True):
     """Sequence forward with the nonlinearities given by ``acts``.
 
     ``acts[k]`` is ``s`` (σ) or ``t`` (tanh) for gate k of i, f, g, o; ``acts[4]`` is ``T``
     when h = o ⊙ tanh(c), ``-`` when the tanh on c is missing. The reference is ``"sstsT"``.
+    ``blocks[k]`` is the block of the pre-activation gate k reads (the reference: its own);
+    ``carry_c=False`` starts every step from c_{t-1} = c0, ``carry_h=False`` from h_{t-1} = h0.
     """
     act = {"s": _sigma, "t": np.tanh, "T": np.tanh, "-": lambda c: c}
     H = params.hidden_size
     h, c, hs = h0, c0, []
     for x_t in x:
-        a = x_t @ params.W_ih.T + h @ params.W_hh.T + params.b  # (N, 4H)
-        i, f, g, o = (act[acts[k]](a[:, k * H : (k + 1) * H]) for k in range(4))
-        c = f * c + i * g
+        h_in, c_in = (h if carry_h else h0), (c if carry_c else c0)
+        a = x_t @ params.W_ih.T + h_in @ params.W_hh.T + params.b  # (N, 4H)
+        i, f, g, o = (act[acts[k]](a[:, blocks[k] * H : (blocks[k] + 1) * H]) for k in range(4))
+        c = f * c_in + i * g
         h = o * act[acts[4]](c)
         hs.append(h)
     return np.stack(hs), h, c
@@ -69,7 +72,19 @@ def _step_like_mistakes(run: Callable[..., list]) -> list[tuple[str, Callable[[]
             lambda acts="".join(acts): run(acts=acts),
         ))
     mistakes.append(("tanh missing on c in h = o ⊙ tanh(c)", lambda: run(acts="sstsT"[:4] + "-")))
+    for k, j in itertools.permutations(range(4), 2):
+        blocks = list(range(4))
+        blocks[k] = j
+        mistakes.append((
+            f"the {GATES[k]} gate reads the wrong block of the pre-activation: rows {_rows(j)} (the {GATES[j]} "
+            f"block) instead of rows {_rows(k)}; the stacked order is i, f, g, o",
+            lambda blocks=tuple(blocks): run(blocks=blocks),
+        ))
     return mistakes
+
+
+def _rows(k: int) -> str:
+    return ["0:H", "H:2H", "2H:3H", "3H:4H"][k]
 
 
 def _mistakes(name: str, args: tuple) -> list[tuple[str, Callable[[], list]]]:
@@ -105,33 +120,37 @@ def _mistakes(name: str, args: tuple) -> list[tuple[str, Callable[[], list]]]:
     if name == "lstm_step":
         x, h_prev, c_prev, params = args
 
-        def run(params_fn=lambda p: p, acts="sstsT"):
-            _, h, c = _forward_variant(x[None], params_fn(params), h_prev, c_prev, acts)
+        def run(params_fn=lambda p: p, acts="sstsT", blocks=(0, 1, 2, 3), carry_c=True):
+            _, h, c = _forward_variant(x[None], params_fn(params), h_prev, np.zeros_like(c_prev) if not carry_c else c_prev,
+                                       acts, blocks)
             return [h, c]
 
-        return _step_like_mistakes(run)
+        return _step_like_mistakes(run) + [
+            ("c_{t-1} left out of the new cell state: c = f ⊙ c_{t-1} + i ⊙ g needs the previous cell", lambda: run(carry_c=False)),
+        ]
     if name == "lstm_forward":
         x, params = args[:2]
         N, H = x.shape[1], params.hidden_size
         h0, c0 = args[2:] if len(args) == 4 else (np.zeros((N, H)),) * 2
 
-        def run(params_fn=lambda p: p, acts="sstsT", h0=h0, c0=c0):
-            hs, h, c = _forward_variant(x, params_fn(params), h0, c0, acts)
+        def run(params_fn=lambda p: p, acts="sstsT", h0=h0, c0=c0, blocks=(0, 1, 2, 3), carry_c=True, carry_h=True):
+            hs, h, c = _forward_variant(x, params_fn(params), h0, c0, acts, blocks, carry_c, carry_h)
             return [hs, h, c]
 
         zeros = np.zeros_like(h0)
         return _step_like_mistakes(run) + [
+            ("the cell state is not carried from step to step: each step must start from the c_t of the step "
+             "before (c = f ⊙ c_{t-1} + i ⊙ g with the c of the previous iteration)", lambda: run(carry_c=False)),
+            ("the hidden state is not carried from step to step: each step must use the h_t of the step "
+             "before in h_{t-1} W_hhᵀ", lambda: run(carry_h=False)),
             ("initial states ignored: start from h0 and c0 when they are given", lambda: run(h0=zeros, c0=zeros)),
             ("h0 and c0 swapped", lambda: run(h0=c0, c0=h0)),
             ("hs holds h_0 .. h_{T-1}: store h_t after the step, not before", lambda: _shifted(run(), h0)),
         ]
     if name == "lstm_step_backward":
         dh, dc, cache = args
-        path = dh * cache.o * (1.0 - cache.tanh_c**2)  # dh's way into c_t, through tanh
-        return [
-            ("dc not accumulated from the future step: add the incoming dc to dL/dc_t", lambda: _flatten(name, ref.lstm_step_backward(dh, np.zeros_like(dc), cache))),
-            ("dh's path through tanh(c_t) left out of dL/dc_t", lambda: _flatten(name, ref.lstm_step_backward(dh, dc - path, cache))),
-        ]
+        return [(d, lambda knobs=knobs: _flatten(name, _step_backward_variant(dh, dc, cache, **knobs)))
+                for d, knobs in _STEP_BACKWARD_MISTAKES]
     if name == "lstm_backward":
         return _backward_mistakes(*args)
     return []
@@ -155,15 +174,12 @@ def _backward_mistakes(dhs, cache, dh_T=None, dc_T=None):
         c_prev = cache.cs[t - 1] if t else cache.c0
         return ref.StepCache(cache.x[t], h_prev, c_prev, i, f, g, o, cache.tanh_cs[t], cache.params)
 
-    def run(carry_dc=True, carry_dh=True, keep_grads="sum", tanh_path=True):
+    def run(carry_dc=True, carry_dh=True, keep_grads="sum", **knobs):
         dh_next, dc_next, dxs, steps = dh_T, dc_T, [None] * T, [None] * T
         for t in reversed(range(T)):
             dh = dhs[t] + dh_next if carry_dh else dhs[t] + (dh_T if t == T - 1 else 0)
             dc = dc_next if carry_dc else zeros  # zeros: neither dc_T nor step t+1's dc_prev
-            step = step_cache(t)
-            if not tanh_path:  # cancel dh's way into c_t (the backward is linear in dh, dc)
-                dc = dc - dh * step.o * (1.0 - step.tanh_c**2)
-            dxs[t], dh_next, dc_next, steps[t] = ref.lstm_step_backward(dh, dc, step)
+            dxs[t], dh_next, dc_next, steps[t] = _step_backward_variant(dh, dc, step_cache(t), **knobs)
         if keep_grads == "sum":
             grads = [sum(getattr(s, k) for s in steps) for k in ("W_ih", "W_hh", "b")]
         else:
@@ -173,7 +189,41 @@ def _backward_mistakes(dhs, cache, dh_T=None, dc_T=None):
     return [
         ("dc not accumulated from the future step: dL/dc_t also gets dc_prev of step t+1", lambda: run(carry_dc=False)),
         ("dh not accumulated from the future step: dL/dh_t = dhs[t] + dh_prev of step t+1", lambda: run(carry_dh=False)),
-        ("dh's path through tanh(c_t) left out of dL/dc_t", lambda: run(tanh_path=False)),
+        *[(d, lambda knobs=knobs: run(**knobs)) for d, knobs in _STEP_BACKWARD_MISTAKES[1:]],
         ("parameter gradients not summed over time: you kept only the last step's (t = T)", lambda: run(keep_grads=T - 1)),
         ("parameter gradients not summed over time: you kept only the first step's (t = 1); add each step's with +=", lambda: run(keep_grads=0)),
     ]
+
+
+#: Mistakes of one backward step, as knobs of :func:`_step_backward_variant`.
+_STEP_BACKWARD_MISTAKES = [
+    ("dc not accumulated from the future step: add the incoming dc to dL/dc_t", dict(use_dc=False)),
+    ("dh's path through tanh(c_t) left out of dL/dc_t", dict(tanh_path=False)),
+    ("tanh' missing on the candidate: dg must be multiplied by 1 − g² before it enters da (eq:bptt-preactivation)",
+     dict(tanh_prime=False)),
+    ("σ' taken of the pre-activation: the derivative of σ at a is σ(a)(1 − σ(a)), written with the gate's value "
+     "(i ⊙ (1 − i)), not a ⊙ (1 − a)", dict(sigma_prime_of_a=True)),
+    ("f missing in dc_prev: the cell path back is dc_prev = dc_t ⊙ f_t (eq:bptt-dc-prev)", dict(forget=False)),
+    ("dW_hh built from h_t instead of h_{t-1}: the weight multiplied h_{t-1} in this step", dict(h_for_dW="h")),
+    ("do uses c_t instead of tanh(c_t): h = o ⊙ tanh(c), so do = dh ⊙ tanh(c_t)", dict(do_of_c=True)),
+]
+
+
+def _step_backward_variant(dh, dc, cache, *, use_dc=True, tanh_path=True, tanh_prime=True, sigma_prime_of_a=False,
+                           forget=True, h_for_dW="h_prev", do_of_c=False):
+    """One step backward, equal to ``ref.lstm_step_backward`` with the default knobs."""
+    x, h_prev, c_prev, i, f, g, o, tanh_c, params = cache
+    do = dh * ((f * c_prev + i * g) if do_of_c else tanh_c)
+    dct = (dc if use_dc else 0.0) + (dh * o * (1.0 - tanh_c**2) if tanh_path else 0.0)
+    df, di, dg = dct * c_prev, dct * g, dct * i
+    dc_prev = dct * f if forget else dct
+    if sigma_prime_of_a:
+        a = x @ params.W_ih.T + h_prev @ params.W_hh.T + params.b
+        ai, af, _, ao = np.split(a, 4, axis=1)
+        si, sf, so = ai * (1 - ai), af * (1 - af), ao * (1 - ao)
+    else:
+        si, sf, so = i * (1 - i), f * (1 - f), o * (1 - o)
+    da = np.concatenate([di * si, df * sf, dg * ((1 - g**2) if tanh_prime else 1.0), do * so], axis=1)
+    h_used = o * tanh_c if h_for_dW == "h" else h_prev
+    grads = LSTMParams(da.T @ x, da.T @ h_used, da.sum(axis=0))
+    return da @ params.W_ih, da @ params.W_hh, dc_prev, grads

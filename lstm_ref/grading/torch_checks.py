@@ -2,12 +2,18 @@
 norms over time, and the long-range memory task."""
 from __future__ import annotations
 
+import copy
 import itertools
-from pathlib import Path
+import math
+import re
+import traceback
 from typing import Callable
 
+import numpy as np
+
 from ..params import LSTMParams
-from ._tripwire import _REFERENCE_FILES, _call
+from ._state import reference_settings
+from ._tripwire import LearnerError, _call, _is_learner_code, rule_for
 from .cases import CASES, HIDDEN_CASES, Case, _inputs, _to_torch_args, _torch
 from .compare import _verify
 from .mistakes import _forward_variant, _mistakes
@@ -29,7 +35,11 @@ def _autograd(fn: Callable, args: tuple, name: str, student: bool) -> list:
     x, h_prev, c_prev, params = args
     leaves = [t.detach().clone().requires_grad_(True) for t in (x, h_prev, c_prev, *params)]
     call_args = (*leaves[:3], LSTMParams(*leaves[3:]))
-    h, c, _ = _call(fn, call_args, name) if student else fn(*call_args)
+    if student:
+        h, c, _ = _call(fn, call_args, name, rule_for(name), inputs=False)
+    else:
+        with reference_settings():
+            h, c, _ = fn(*call_args)
     gen = torch.Generator().manual_seed(0)
     w_h, w_c = (torch.randn(h.shape, generator=gen, dtype=h.dtype) for _ in range(2))
     loss = (h * w_h).sum() + (c * w_c).sum()
@@ -52,7 +62,7 @@ def check_torch_autograd(student_fn: Callable, *, hidden: bool = False) -> None:
         expected = _autograd(torch_lstm.lstm_step, args, name, student=False)
         try:
             mine = _autograd(student_fn, args, name, student=True)
-        except RuntimeError as err:
+        except (RuntimeError, LearnerError) as err:
             raise AssertionError(f"autograd cannot differentiate your {name}: {err}. Use torch operations "
                                  "only (no .numpy(), no .detach(), no in-place edits of inputs).") from None
         for label, g in zip(labels, mine):
@@ -65,29 +75,84 @@ def check_torch_autograd(student_fn: Callable, *, hidden: bool = False) -> None:
 def check_device_agnostic(student_fn: Callable) -> None:
     """Check that torch ``lstm_step`` keeps its inputs' device and dtype.
 
-    Runs on the ``meta`` device (shapes only, no data) and on CUDA when there is one: a
-    tensor created without ``device=``/``dtype=`` taken from the inputs makes it fail.
+    It runs on real devices (CPU in float32 and float64, and CUDA when there is one) and
+    must return ``h`` and ``c`` there.  Then it runs on the ``meta`` device (shapes only)
+    while every tensor the answer creates is watched: a tensor made on another device
+    (``torch.zeros(N, H)`` with no ``device=``, or a fixed ``device="cpu"``) fails the test
+    with the line that made it.  Code that ``meta`` cannot run (``.item()``, boolean masks,
+    ``assert``s on values) is fine: the real devices decide for it.
     """
     torch = _torch()
-    devices = ["meta"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device, dtype in itertools.product(devices, (torch.float32, torch.float64)):
-        case = CASES[0]
-        args = _torch_step_case(case, dtype=dtype, device=device)
+        args = _torch_step_case(CASES[0], dtype=dtype, device=device)
         try:
-            h, c, _ = _call(student_fn, args, "lstm_step")
-        except (RuntimeError, NotImplementedError) as err:
-            if isinstance(err, NotImplementedError) and not str(err):
-                raise
+            h, c, _ = _call(student_fn, args, "lstm_step", rule_for("lstm_step"))
+        except LearnerError as err:
+            raise AssertionError(f"lstm_step fails on {device} tensors ({dtype}): {err}") from None
+        _same_place(h, c, device, dtype)
+    _watch_meta_run(student_fn)
+
+
+def _same_place(h, c, device: str, dtype) -> None:
+    for label, out in (("h", h), ("c", c)):
+        if out.device.type != device or out.dtype != dtype:
             raise AssertionError(
-                f"lstm_step fails on {device} tensors ({dtype}): {err}\nCreate new tensors on the inputs' "
-                "device and dtype, e.g. torch.zeros_like(h_prev) or x.new_zeros(...); never a fixed device."
-            ) from None
-        for label, out in (("h", h), ("c", c)):
-            if out.device.type != device or out.dtype != dtype:
-                raise AssertionError(
-                    f"lstm_step returned {label} on {out.device} with {out.dtype} for inputs on "
-                    f"{device} with {dtype}: keep the inputs' device and dtype"
-                )
+                f"lstm_step returned {label} on {out.device} with {out.dtype} for inputs on {device} with "
+                f"{dtype}: keep the inputs' device and dtype (never name a device or dtype)"
+            )
+
+
+def _watch_meta_run(student_fn: Callable) -> None:
+    torch = _torch()
+    args = _torch_step_case(CASES[0], dtype=torch.float32, device="meta")
+    with _Placement("meta") as placed:
+        try:
+            h, c, _ = _call(student_fn, args, "lstm_step", rule_for("lstm_step"), inputs=False)
+        except LearnerError as err:
+            if placed.elsewhere and "device" in str(err.original):
+                raise AssertionError(placed.message()) from None
+            return  # meta cannot run every operation; the runs on real devices passed
+    if placed.elsewhere and (h.device.type != "meta" or c.device.type != "meta"):
+        raise AssertionError(placed.message())
+    _same_place(h, c, "meta", torch.float32)
+
+
+class _Placement:
+    """A torch function mode recording the first operation whose result is not on ``device``."""
+
+    def __init__(self, device: str):
+        from torch.overrides import TorchFunctionMode
+
+        watcher = self
+
+        class Mode(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                watcher._look(func, out)
+                return out
+
+        self.device, self.mode, self.elsewhere = device, Mode(), None
+
+    def _look(self, func, out) -> None:
+        torch = _torch()
+        if self.elsewhere is None and isinstance(out, torch.Tensor) and out.device.type != self.device:
+            frames = [f for f in traceback.extract_stack() if _is_learner_code(f.filename)]
+            line = f" at `{frames[-1].line}`" if frames and frames[-1].line else ""
+            self.elsewhere = (getattr(func, "__name__", str(func)), out.device.type, line)
+
+    def message(self) -> str:
+        func, device, line = self.elsewhere
+        return (f"lstm_step made a tensor on {device} while its inputs are on {self.device} ({func}{line}): create "
+                "tensors on the inputs' device and dtype, e.g. torch.zeros_like(h_prev) or x.new_zeros(...), "
+                "or pass device=x.device; never a fixed device.")
+
+    def __enter__(self):
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.mode.__exit__(*exc)
 
 
 _DETACHED = ("h and c are right but their gradients are not: part of the computation is hidden from "
@@ -105,14 +170,14 @@ def check_lstm_cell(student_cls, *, hidden: bool = False) -> None:
     """
     torch = _torch()
     name = "LSTMCell"
-    forbidden = _REFERENCE_FILES + (str(Path(torch.nn.modules.rnn.__file__)),)
+    forbidden = rule_for(name)
     for case in HIDDEN_CASES if hidden else CASES:
         torch.manual_seed(case.seed)
         reference = torch.nn.LSTMCell(case.D, case.H, dtype=torch.float64)
         with torch.no_grad():
             for p in reference.parameters():
                 p.normal_(0, 0.5)
-        module = _call(student_cls, (case.D, case.H), name, forbidden)
+        module = _call(student_cls, (case.D, case.H), name, forbidden, call=f"LSTMCell({case.D}, {case.H})")
         if not isinstance(module, torch.nn.Module):
             raise AssertionError(f"{name}(D, H) must build a torch.nn.Module; got {type(module).__name__}")
         shapes = {k: tuple(v.shape) for k, v in module.named_parameters()}
@@ -127,7 +192,8 @@ def check_lstm_cell(student_cls, *, hidden: bool = False) -> None:
         module.load_state_dict(reference.state_dict())
         x, h, c, _ = _torch_step_case(case)
         mine = _cell_outputs(module, x, h, c, name, forbidden)
-        expected = _cell_outputs(reference, x, h, c, name, ())
+        with reference_settings():
+            expected = _cell_outputs(reference, x, h, c, name, None)
         params = LSTMParams.from_torch(reference)
         sd = {k: v.numpy() for k, v in reference.state_dict().items()}
 
@@ -146,11 +212,11 @@ def check_lstm_cell(student_cls, *, hidden: bool = False) -> None:
         _verify(name, case, labels, mine, expected, mistakes)
 
 
-def _cell_outputs(module, x, h, c, name: str, forbidden) -> list:
+def _cell_outputs(module, x, h, c, name: str, rule) -> list:
     """``h, c``, the parameter gradients of a fixed projection, and ``h`` from a zero state."""
     torch = _torch()
     module.zero_grad()
-    out = _call(module, (x, (h, c)), name, forbidden) if forbidden else module(x, (h, c))
+    out = _call(module, (x, (h, c)), name, rule, call="forward(x, (h, c))") if rule else module(x, (h, c))
     try:
         h_new, c_new = out
     except (TypeError, ValueError):
@@ -161,7 +227,7 @@ def _cell_outputs(module, x, h, c, name: str, forbidden) -> list:
     grads = [None if p.grad is None else p.grad.numpy().copy() for p in
              (getattr(module, k) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))]
     with torch.no_grad():
-        fresh = _call(module, (x,), name, forbidden) if forbidden else module(x)
+        fresh = _call(module, (x,), name, rule, call="forward(x) with state=None") if rule else module(x)
     return [h_new.detach().numpy(), c_new.detach().numpy(), *grads, fresh[0].numpy()]
 
 
@@ -183,7 +249,7 @@ def check_hidden_grad_norms(student_fn: Callable) -> None:
             hs.append(h)
         loss = (h**2).sum()
         expected = torch.stack([g.norm() for g in torch.autograd.grad(loss, hs, retain_graph=True)])
-        mine = _call(student_fn, (loss, hs), name)
+        mine = _call(student_fn, (loss, hs), name, rule_for(name))
         if not isinstance(mine, torch.Tensor):
             raise AssertionError(f"{name} must return a torch.Tensor of shape (T,); got {type(mine).__name__}")
         mistakes = lambda: [  # noqa: E731
@@ -214,7 +280,7 @@ def check_memory_task(model, *, T: int = 20, at_least: float = 0.9) -> None:
     torch = _torch()
     x, y = memory_task(T, 512, seed=12345)
     with torch.no_grad():
-        logits = model(x)
+        logits = _call(model, (x,), "model", rule_for("model"), inputs=False, call="model(x) on held-out sequences")
     if tuple(logits.shape) != (512, 2):
         raise AssertionError(f"the model returned logits of shape {tuple(logits.shape)}; expected (N, 2) = (512, 2)")
     accuracy = float((logits.argmax(dim=1) == y).float().mean())
@@ -223,3 +289,108 @@ def check_memory_task(model, *, T: int = 20, at_least: float = 0.9) -> None:
             f"accuracy on fresh sequences of length {T} is {accuracy:.3f}; expected at least {at_least}. "
             "Train longer or with a larger learning rate, and check that the loss goes down."
         )
+
+
+# --- the training loop of the PyTorch assignment ----------------------------------------------
+class _Classifier:
+    """The assignment's MemoryClassifier around torch's own nn.LSTMCell: a train() under test
+    meets a model that is certainly right."""
+
+    def __new__(cls, hidden_size: int = 8):
+        torch = _torch()
+        nn = torch.nn
+
+        class Classifier(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.cell, self.head = nn.LSTMCell(2, hidden_size), nn.Linear(hidden_size, 2)
+
+            def forward(self, x):
+                state = None
+                for x_t in x:
+                    state = self.cell(x_t, state)
+                return self.head(state[0])
+
+        return Classifier()
+
+
+def _stated_train(model, steps: int, lr: float, *, zero_grad=True, fresh=True, adam=True, step=True, default_lr=False):
+    """The training loop the notebook states, with switches for the usual ways to get it wrong."""
+    torch = _torch()
+    opt = (torch.optim.Adam if adam else torch.optim.SGD)(model.parameters(), lr=1e-3 if default_lr else lr)
+    losses = []
+    for k in range(steps):
+        x, y = memory_task(20, 64, seed=k if fresh else 0)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        if zero_grad:
+            opt.zero_grad()
+        loss.backward()
+        if step:
+            opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+_TRAIN_MISTAKES = [
+    ("optimizer.zero_grad() is missing: gradients add up over the steps, so every update uses the sum of all "
+     "gradients so far; call it before loss.backward()", dict(zero_grad=False)),
+    ("the same batch is used at every step: draw a fresh one with grading.memory_task(20, 64, seed=step)",
+     dict(fresh=False)),
+    ("the model is never updated: call optimizer.step() after loss.backward() (and optimizer.zero_grad() before "
+     "loss.backward(), not between backward and step)", dict(step=False)),
+    ("lr is ignored: pass it to the optimizer, torch.optim.Adam(model.parameters(), lr=lr)", dict(default_lr=True)),
+    ("the optimizer is SGD: the notebook asks for Adam", dict(adam=False)),
+]
+
+
+def _loss_values(losses, steps: int) -> list[float]:
+    """The returned losses as floats, or an AssertionError saying how the contract is broken."""
+    if not isinstance(losses, (list, tuple)):
+        raise AssertionError(f"train must return the list of losses, one per step; got {type(losses).__name__}")
+    if len(losses) != steps:
+        raise AssertionError(f"train(model, steps={steps}) returned {len(losses)} losses; expected one per step, "
+                             f"{steps}: use the steps argument")
+    try:
+        values = [float(v) for v in losses]
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise AssertionError(f"train must return numbers (loss.item()); a loss could not be read: {err}") from None
+    if not all(math.isfinite(v) for v in values):
+        raise AssertionError("a loss returned by train is NaN or infinite: lower lr, or check the model")
+    return values
+
+
+def _training_mistake(train_fn: Callable, steps: int = 8, lr: float = 0.01) -> str | None:
+    """Run the learner's train for a few steps on a model of our own; name a known deviation."""
+    torch = _torch()
+    torch.manual_seed(0)
+    base = _Classifier()
+    mine = _loss_values(_call(train_fn, (copy.deepcopy(base), steps, lr), "train", inputs=False,
+                              call=f"train(model, steps={steps}, lr={lr})"), steps)
+    with reference_settings():
+        stated = _stated_train(copy.deepcopy(base), steps, lr)
+        if np.allclose(mine, stated, rtol=1e-4, atol=1e-6):
+            return None
+        for description, switches in _TRAIN_MISTAKES:
+            if np.allclose(mine, _stated_train(copy.deepcopy(base), steps, lr, **switches), rtol=1e-4, atol=1e-6):
+                return description
+    return None  # another loop than the stated one: judged by what it reaches
+
+
+def check_training(train_fn: Callable, model, losses, *, steps: int = 150, T: int = 20, at_least: float = 0.9) -> None:
+    """Check the training task: ``train``'s contract, then the trained ``model`` on held-out data.
+
+    ``losses`` is what ``train(model)`` returned in the notebook (``steps`` numbers).  The
+    loop itself is run for a few steps on a model with torch's own ``nn.LSTMCell`` and
+    compared with the stated loop and its usual mistakes (``zero_grad`` missing, one batch
+    reused, no ``step``, ``lr`` ignored, SGD).  Last, ``model`` must classify ``at_least``
+    of 512 fresh sequences of length ``T`` correctly.
+    """
+    _loss_values(losses, steps)
+    mistake = _training_mistake(train_fn)
+    if mistake:
+        raise AssertionError(f"train does not follow the stated training loop. Likely mistake: {mistake}.")
+    try:
+        check_memory_task(model, T=T, at_least=at_least)
+    except AssertionError as err:
+        raise AssertionError(f"{err}\ntrain follows the stated loop (checked on a model with torch's nn.LSTMCell), "
+                             "so look at the model: your LSTMCell (test_lstm_cell) and the loss curve above.") from None
