@@ -32,6 +32,12 @@ def _torch_step_case(case: Case, dtype=None, device=None):
 def _autograd(fn: Callable, args: tuple, name: str, student: bool) -> list:
     """Gradients of a fixed random projection of ``(h, c)`` for every input, by autograd."""
     torch = _torch()
+    with torch.enable_grad():  # whatever the notebook left switched off
+        return _autograd_on(fn, args, name, student)
+
+
+def _autograd_on(fn: Callable, args: tuple, name: str, student: bool) -> list:
+    torch = _torch()
     x, h_prev, c_prev, params = args
     leaves = [t.detach().clone().requires_grad_(True) for t in (x, h_prev, c_prev, *params)]
     call_args = (*leaves[:3], LSTMParams(*leaves[3:]))
