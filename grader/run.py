@@ -130,13 +130,13 @@ def grade_assignment(course: Course, assignment: str, opts: Options, work: Path,
         futures = {}
         for i, student in enumerate(students):
             spec = dict(base, student=student, submission=str(course.submitted / student / assignment),
-                        tmp=str(work / "students" / student), uid=FIRST_UID + i)
-            futures[pool.submit(run_worker, spec, opts.student_timeout)] = student
+                        tmp=str(work / "s" / str(i)), uid=FIRST_UID + i)  # short: the kernel's sockets live
+                                                                            # below it (107-byte limit on their paths)
+            futures[pool.submit(run_worker, spec, opts.student_timeout)] = student, Path(spec["tmp"])
         bar = tqdm(total=len(futures), desc=f"grading {assignment}", unit="student", disable=not opts.progress)
         for future in as_completed(futures):
-            student = futures[future]
+            student, tmp = futures[future]
             result = future.result()
-            tmp = work / "students" / student
             graded = result.get("ok") and result.get("scores") is not None
             for kind, dest in (("autograded", course.autograded), ("feedback", course.feedback)):
                 src = tmp / kind / student / assignment

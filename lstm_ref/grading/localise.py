@@ -54,6 +54,13 @@ def where_to_look(name: str, args: tuple, mine: list, expected: list, rerun: Rer
     """Lines saying which part of the answer is wrong (empty when nothing more can be said)."""
     try:
         with np.errstate(all="ignore"):
+            general = _general(mine, expected)
+            if general:
+                return general
+            if name in _ELEMENTWISE:
+                return _elementwise(name, args, mine, expected)
+            if name == "params_from_torch":
+                return _port_blocks(mine, expected)
             if name in ("lstm_step", "lstm_forward"):
                 return _forward(name, args, mine, expected, rerun)
             if name == "lstm_step_backward":
@@ -62,6 +69,55 @@ def where_to_look(name: str, args: tuple, mine: list, expected: list, rerun: Rer
                 return _sequence_backward(args, mine, expected, rerun)
     except Exception:  # noqa: BLE001 -- a localisation that fails must not hide the real message
         return []
+    return []
+
+
+_ELEMENTWISE = ("sigmoid", "forget_gate", "input_gate", "candidate", "output_gate")
+
+
+def _general(mine: list, expected: list) -> list[str]:
+    """Shapes and non-finite values: said before anything finer."""
+    for m, e in zip(mine, expected):
+        if not isinstance(m, np.ndarray):
+            continue  # its type is reported already
+        if m.shape != e.shape:
+            if m.shape == e.shape[::-1]:
+                return [f"The output is transposed ({m.shape} for {e.shape}): the batch is the first axis, so x_t is "
+                        "(N, D), h_{t−1} is (N, H) and a gate is (N, H) = [h, x] Wᵀ + b."]
+            return [f"Shape {m.shape} where {e.shape} is expected: rows are the N sequences of the batch; multiply "
+                    "[h_{t−1}, x_t] (N, H + D) by Wᵀ (H + D, H), not W by a column vector."]
+        if m.dtype.kind == "f" and not np.all(np.isfinite(m)):
+            return ["NaN or inf in the output: something overflows for large inputs (the tests use inputs ×100 and "
+                    "×1000). np.exp of a large number is inf, and inf/inf is NaN: use np.tanh, and the stable σ of §1."]
+    return []
+
+
+def _elementwise(name: str, args: tuple, mine: list, expected: list) -> list[str]:
+    """Right for one sign of the argument of σ or tanh and wrong for the other?"""
+    if name == "sigmoid":
+        z = args[0]
+    else:
+        x, h_prev, W, b = args
+        z = np.concatenate([h_prev, x], axis=1) @ W.T + b
+    wrong = ~np.isclose(np.asarray(mine[0]), expected[0], rtol=1e-7, atol=1e-9)
+    where = "z" if name == "sigmoid" else "the pre-activation [h, x] Wᵀ + b"
+    if wrong.any() and not wrong[z >= 0].any():
+        return [f"Right where {where} is ≥ 0 and wrong where it is negative: look at σ (your sigmoid) for negative "
+                "arguments, σ(z) = e^z / (1 + e^z) there, which is below 1/2."]
+    if wrong.any() and not wrong[z < 0].any():
+        return [f"Right where {where} is negative and wrong where it is ≥ 0: look at σ (your sigmoid) for z ≥ 0, "
+                "σ(z) = 1 / (1 + e^(−z))."]
+    return []
+
+
+def _port_blocks(mine: list, expected: list) -> list[str]:
+    """Which gate blocks of the ported weights are wrong."""
+    H = expected[2].shape[0] // 4
+    bad = sorted({g for m, e in zip(mine, expected) for k, g in enumerate(GATES)
+                  if not _close(np.asarray(m)[k * H:(k + 1) * H], e[k * H:(k + 1) * H])})
+    if bad and len(bad) < 4:
+        return [f"Only the rows of the {', '.join(bad)} block(s) are wrong: nn.LSTM stacks its gates in the same order "
+                "i, f, g, o as LSTMParams, so copy the blocks as they are, without reordering."]
     return []
 
 
@@ -97,6 +153,9 @@ def _forward(name: str, args: tuple, mine: list, expected: list, rerun: Rerun) -
     lines = []
     if name == "lstm_forward":
         lines += _first_wrong_step(mine, expected)
+        first_step_ok = np.asarray(mine[0]).shape == expected[0].shape and _close(np.asarray(mine[0])[0], expected[0][0])
+        if first_step_ok or _close(mine[2], expected[2]):
+            return lines  # one step (or every cell state) is right: the gates are not the problem
     else:
         h_ok, c_ok = (k not in _wrong(mine, expected) for k in (0, 1))
         if c_ok and not h_ok:
@@ -108,7 +167,8 @@ def _forward(name: str, args: tuple, mine: list, expected: list, rerun: Rerun) -
             bad.append(gate)
     if len(bad) == len(_PROBES):
         lines.append("Every gate is wrong even when the other three are held fixed: look at what they share, "
-                     "the pre-activation a_t = x_t W_ihᵀ + h_{t−1} W_hhᵀ + b (eq:fused-preactivation).")
+                     "the pre-activation a_t = x_t W_ihᵀ + h_{t−1} W_hhᵀ + b (eq:fused-preactivation), and at σ "
+                     "(your sigmoid, if the step uses it: a wrong σ also breaks the gates' forcing).")
     elif bad:
         names = " and ".join(_GATE[g] for g in bad)
         lines.append(f"With the other gates held fixed (their biases at ±30), the outputs are wrong only through "
@@ -154,6 +214,9 @@ def _gradient_lines(mine: list, expected: list, first: tuple[str, str, str]) -> 
         hints = "; ".join(f"{g}: {_DA_HINT[g]}" for g in bad)
         return [f"db = Σ_n δa is wrong only in the {', '.join(bad)} block(s) of the gate order i, f, g, o, so look at "
                 f"those gates' parts of δa ({hints}; eq:bptt-gates, eq:bptt-preactivation)."]
+    if len(bad) == 4:
+        return ["db is wrong in all four gate blocks: look at what they share, δc_t = δ⁺c_t + δh_t ⊙ o ⊙ (1 − tanh² c_t) "
+                "(eq:bptt-dc), and the derivatives of σ and tanh, written with the gates' values (eq:bptt-preactivation)."]
     if not bad:
         how = {0: f"{first[0]} = δa W_ih (eq:bptt-dx)", 1: f"{first[1]} = δa W_hh (eq:bptt-dh-prev)",
                2: f"{first[2]} = δc_t ⊙ f_t (eq:bptt-dc-prev)", 3: "dW_ih = δaᵀ x_t (eq:bptt-dW)",
@@ -183,7 +246,9 @@ def _step_backward(args: tuple, mine: list, expected: list, rerun: Rerun) -> lis
 
 def _sequence_backward(args: tuple, mine: list, expected: list, rerun: Rerun) -> list[str]:
     dhs, cache = args[:2]
-    lines = _gradient_lines(mine, expected, ("dx", "dh0", "dc0"))
+    growth, one_step_ok = _growth_with_T(args, rerun)
+    # when a one-step sequence is right, the local derivatives are right: the blocks say nothing
+    lines = [] if one_step_ok else _gradient_lines(mine, expected, ("dx", "dh0", "dc0"))
     dx, dx_ref = np.asarray(mine[0]), expected[0]
     T = dx_ref.shape[0]
     if dx.shape == dx_ref.shape:
@@ -192,14 +257,17 @@ def _sequence_backward(args: tuple, mine: list, expected: list, rerun: Rerun) ->
             lines.append(f"dx is right at the last step t = T and wrong from t = {wrong[-1] + 1} back: each step is "
                          "right on its own, so look at what one step sends to the step before (δ⁺h, δ⁺c: eq:bptt-dh, "
                          "eq:bptt-dc).")
+        elif wrong and one_step_ok:
+            lines.append("dx is wrong already at the last step t = T, although a one-step sequence is right: check the "
+                         "order of the walk (t = T down to 1) and what the last step starts from (dhs[T] + dh_T, dc_T).")
         elif wrong:
             lines.append("dx is wrong already at the last step t = T: look at the step backward itself.")
-    lines += _growth_with_T(args, rerun)
-    return lines
+    return lines + growth
 
 
-def _growth_with_T(args: tuple, rerun: Rerun) -> list[str]:
-    """Which parameter gradients are wrong on the first T' steps only, for T' = 1, 2, .."""
+def _growth_with_T(args: tuple, rerun: Rerun) -> tuple[list[str], bool]:
+    """Which parameter gradients are wrong on the first T' steps only, for T' = 1, 2, ..; and
+    whether the one-step sequence is right."""
     dhs, cache = args[:2]
     T = cache.x.shape[0]
     labels = ("grads.W_ih", "grads.W_hh", "grads.b")
@@ -213,11 +281,11 @@ def _growth_with_T(args: tuple, rerun: Rerun) -> list[str]:
             if k >= 3:
                 first_wrong.setdefault(labels[k - 3], t)
     if not first_wrong:
-        return []
+        return [], True
     t0 = min(first_wrong.values())
     names = ", ".join(sorted(first_wrong))
     if t0 == 1:
         return [f"{names} are wrong already for a sequence of one step (T = 1): look at one step's gradient "
-                "(eq:bptt-dW)."]
+                "(eq:bptt-dW)."], False
     return [f"{names} are right for sequences of up to T = {t0 - 1} step(s) and wrong from T = {t0} on: the error "
-            "comes from what is carried back between steps or from how the steps' gradients are summed (eq:bptt-dW)."]
+            "comes from what is carried back between steps or from how the steps' gradients are summed (eq:bptt-dW)."], True

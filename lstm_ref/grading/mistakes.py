@@ -104,12 +104,16 @@ def _mistakes(name: str, args: tuple) -> list[tuple[str, Callable[[], list]]]:
             ("[x, h] concatenated instead of [h, x]: W's first H columns multiply h_{t-1}", lambda: [own(np.concatenate([x, h_prev], 1) @ W.T + b)]),
             ("bias left out", lambda: [own(pre - b)]),
             (swapped, lambda: [other(pre)]),
+            ("bias added after the nonlinearity: it belongs inside, "
+             + ("tanh([h, x] W_gᵀ + b_g)" if name == "candidate" else "σ([h, x] Wᵀ + b)"), lambda: [own(pre - b) + b]),
         ]
     if name == "cell_state":
         f, c_prev, i, g = args
         return [
             ("f and i swapped: f gates the old cell c_{t-1}, i gates the candidate g", lambda: [i * c_prev + f * g]),
             ("old cell not gated: c = c_{t-1} + i ⊙ g leaves out f", lambda: [c_prev + i * g]),
+            ("g squashed twice: g is already tanh of its pre-activation, so c = f ⊙ c_{t-1} + i ⊙ g with no "
+             "further tanh", lambda: [f * c_prev + i * np.tanh(g)]),
         ]
     if name == "hidden_state":
         o, c = args
@@ -120,13 +124,15 @@ def _mistakes(name: str, args: tuple) -> list[tuple[str, Callable[[], list]]]:
     if name == "lstm_step":
         x, h_prev, c_prev, params = args
 
-        def run(params_fn=lambda p: p, acts="sstsT", blocks=(0, 1, 2, 3), carry_c=True):
-            _, h, c = _forward_variant(x[None], params_fn(params), h_prev, np.zeros_like(c_prev) if not carry_c else c_prev,
-                                       acts, blocks)
+        def run(params_fn=lambda p: p, acts="sstsT", blocks=(0, 1, 2, 3), carry_c=True, c_from_h=False):
+            c_in = h_prev if c_from_h else (c_prev if carry_c else np.zeros_like(c_prev))
+            _, h, c = _forward_variant(x[None], params_fn(params), h_prev, c_in, acts, blocks)
             return [h, c]
 
         return _step_like_mistakes(run) + [
             ("c_{t-1} left out of the new cell state: c = f ⊙ c_{t-1} + i ⊙ g needs the previous cell", lambda: run(carry_c=False)),
+            ("f gates h_{t-1} instead of c_{t-1}: the forget gate scales the old cell state, c = f ⊙ c_{t-1} + i ⊙ g",
+             lambda: run(carry_c=False, c_from_h=True)),
         ]
     if name == "lstm_forward":
         x, params = args[:2]
@@ -146,6 +152,8 @@ def _mistakes(name: str, args: tuple) -> list[tuple[str, Callable[[], list]]]:
             ("initial states ignored: start from h0 and c0 when they are given", lambda: run(h0=zeros, c0=zeros)),
             ("h0 and c0 swapped", lambda: run(h0=c0, c0=h0)),
             ("hs holds h_0 .. h_{T-1}: store h_t after the step, not before", lambda: _shifted(run(), h0)),
+            ("every hs[t] is h_T: hs holds the same array T times, changed in place at every step; store a new "
+             "array per step (hs[t] = h into a preallocated hs, or append h.copy())", lambda: _all_last(run())),
         ]
     if name == "lstm_step_backward":
         dh, dc, cache = args
@@ -154,6 +162,11 @@ def _mistakes(name: str, args: tuple) -> list[tuple[str, Callable[[], list]]]:
     if name == "lstm_backward":
         return _backward_mistakes(*args)
     return []
+
+
+def _all_last(outs: list) -> list:
+    hs, h, c = outs
+    return [np.broadcast_to(h, hs.shape), h, c]
 
 
 def _shifted(outs: list, h0) -> list:
@@ -203,6 +216,8 @@ _STEP_BACKWARD_MISTAKES = [
      dict(tanh_prime=False)),
     ("σ' taken of the pre-activation: the derivative of σ at a is σ(a)(1 − σ(a)), written with the gate's value "
      "(i ⊙ (1 − i)), not a ⊙ (1 − a)", dict(sigma_prime_of_a=True)),
+    ("σ' and tanh' evaluated at the pre-activation a: write them with the gates' values, i(1 − i), f(1 − f), "
+     "1 − g², o(1 − o) (eq:bptt-preactivation)", dict(sigma_prime_of_a=True, tanh_prime_of_a=True)),
     ("f missing in dc_prev: the cell path back is dc_prev = dc_t ⊙ f_t (eq:bptt-dc-prev)", dict(forget=False)),
     ("dW_hh built from h_t instead of h_{t-1}: the weight multiplied h_{t-1} in this step", dict(h_for_dW="h")),
     ("do uses c_t instead of tanh(c_t): h = o ⊙ tanh(c), so do = dh ⊙ tanh(c_t)", dict(do_of_c=True)),
@@ -210,20 +225,21 @@ _STEP_BACKWARD_MISTAKES = [
 
 
 def _step_backward_variant(dh, dc, cache, *, use_dc=True, tanh_path=True, tanh_prime=True, sigma_prime_of_a=False,
-                           forget=True, h_for_dW="h_prev", do_of_c=False):
+                           tanh_prime_of_a=False, forget=True, h_for_dW="h_prev", do_of_c=False):
     """One step backward, equal to ``ref.lstm_step_backward`` with the default knobs."""
     x, h_prev, c_prev, i, f, g, o, tanh_c, params = cache
     do = dh * ((f * c_prev + i * g) if do_of_c else tanh_c)
     dct = (dc if use_dc else 0.0) + (dh * o * (1.0 - tanh_c**2) if tanh_path else 0.0)
     df, di, dg = dct * c_prev, dct * g, dct * i
     dc_prev = dct * f if forget else dct
+    a = x @ params.W_ih.T + h_prev @ params.W_hh.T + params.b
+    ai, af, ag, ao = np.split(a, 4, axis=1)
     if sigma_prime_of_a:
-        a = x @ params.W_ih.T + h_prev @ params.W_hh.T + params.b
-        ai, af, _, ao = np.split(a, 4, axis=1)
         si, sf, so = ai * (1 - ai), af * (1 - af), ao * (1 - ao)
     else:
         si, sf, so = i * (1 - i), f * (1 - f), o * (1 - o)
-    da = np.concatenate([di * si, df * sf, dg * ((1 - g**2) if tanh_prime else 1.0), do * so], axis=1)
+    tg = (1 - ag**2) if tanh_prime_of_a else (1 - g**2) if tanh_prime else 1.0
+    da = np.concatenate([di * si, df * sf, dg * tg, do * so], axis=1)
     h_used = o * tanh_c if h_for_dW == "h" else h_prev
     grads = LSTMParams(da.T @ x, da.T @ h_used, da.sum(axis=0))
     return da @ params.W_ih, da @ params.W_hh, dc_prev, grads

@@ -137,7 +137,8 @@ def check_params_from_torch(student_fn: Callable, *, hidden: bool = False) -> No
             ("dropped bias_ih when porting: b = bias_ih + bias_hh", lambda: [W_ih, W_hh, b_hh]),
             ("W_ih and W_hh swapped: weight_ih_l0 multiplies x_t, weight_hh_l0 multiplies h_{t-1}", lambda: [W_hh, W_ih, b_ih + b_hh]),
         ]
-        _verify(name, case, ("W_ih", "W_hh", "b"), mine, expected, mistakes)
+        _verify(name, case, ("W_ih", "W_hh", "b"), mine, expected, mistakes,
+                localise=lambda: where_to_look(name, (), mine, expected, lambda a: None))
 
 
 def check_params_to_torch(student_fn: Callable, *, hidden: bool = False) -> None:
@@ -211,5 +212,10 @@ def check_numerical_gradient(student_fn: Callable, *, hidden: bool = False) -> N
             ("forward difference (f(x+h) - f(x)) / h: use the centred (f(x+h) - f(x-h)) / 2h, error O(h²)", forward),
             ("divided by h instead of 2h: the two evaluations are 2h apart", lambda: [2 * expected]),
             ("sign flipped: (f(x+h) - f(x-h)) / 2h, not (f(x-h) - f(x+h)) / 2h", lambda: [-expected]),
+            ("the second point is x - 2h, not x - h: evaluate f at old + h and at old - h (after x[k] += h, the "
+             "step back is x[k] -= 2h)", lambda: [np.array([(f_at(k, +h) - f_at(k, -2 * h)) / (2 * h)
+                                                            for k in np.ndindex(x.shape)]).reshape(x.shape)]),
+            ("your gradient is zero everywhere: f reads the array x that was passed in, so perturb x[k] in place "
+             "(x = x.copy() or x = x + ... makes a new array that f never sees)", lambda: [np.zeros_like(expected)]),
         ]
         _verify(name, case, ("gradient",), [mine], [expected], mistakes)

@@ -260,6 +260,7 @@ def check_hidden_grad_norms(student_fn: Callable) -> None:
             raise AssertionError(f"{name} must return a torch.Tensor of shape (T,); got {type(mine).__name__}")
         mistakes = lambda: [  # noqa: E731
             ("norms of the hidden states themselves, not of their gradients", lambda: [torch.stack([h.norm() for h in hs]).detach().numpy()]),
+            ("squared norms: ‖g‖ = sqrt(Σ g²), e.g. g.norm()", lambda: [expected.numpy() ** 2]),
         ]
         _verify(name, case, ("norms",), [mine.detach()], [expected.numpy()], mistakes, torch.Tensor)
 
