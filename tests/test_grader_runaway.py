@@ -1,0 +1,82 @@
+"""A runaway answer costs only the tests that call it: end to end through ``python -m grader grade``.
+
+* In 04_pytorch, an ``lstm_step`` that loops forever: the first test that calls it waits out
+  the cell's time limit, every later test that reaches it fails at once saying why, and the
+  point of ``hidden_grad_norms``, which does not use it, is kept.
+* In 03_bptt, a ``numerical_gradient`` that loops with a cell limit longer than the
+  student's budget: the cells stop being started when the budget runs out, so the points of
+  the two backward tests before it are saved (the hard per-student bound is not hit).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_cases import ROOT, submissions
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import make_exercises  # noqa: E402
+
+pytestmark = pytest.mark.slow
+LOOP = "    while True:  # a loop whose condition never changes\n        pass\n"
+
+
+def _looping(assignment: str, notebook: str, grade_id: str, signature: str):
+    answers = submissions.key_answers(assignment, notebook)
+    head, _, _ = answers[grade_id].partition(signature)
+    answers[grade_id] = head + signature + "\n" + LOOP
+    return submissions.submission(assignment, notebook, answers)
+
+
+def _grade(course: Path, *options: str) -> tuple[str, float]:
+    started = time.time()
+    proc = subprocess.run([sys.executable, "-m", "grader", "grade", "--jobs", "1", "--no-export", *options], cwd=course,
+                          capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout, time.time() - started
+
+
+def _test_outputs(course: Path, student: str, assignment: str, notebook: str) -> dict[str, str]:
+    nb = nbformat.read(course / "autograded" / student / assignment / f"{notebook}.ipynb", as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: "\n".join(o.get("evalue", "") for o in c.outputs if o.output_type == "error")
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def _scores(course: Path, assignment: str, student: str) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        nb = gb.find_submission(assignment, student).notebooks[0]
+        return {g.name: g.score for g in nb.grades}
+
+
+def test_a_looping_function_is_waited_on_once(tmp_path):
+    course = make_exercises.temp_course(tmp_path / "course")
+    nb = _looping("04_pytorch", "pytorch", "lstm_step", "def lstm_step(x, h_prev, c_prev, params):")
+    submissions.write(nb, course / "submitted", "looper", "04_pytorch", "pytorch")
+    stdout, seconds = _grade(course, "--cell-timeout", "10", "--student-timeout", "400")
+    assert "graded looper 04_pytorch: 1/8 [ok]" in stdout, stdout
+    scores = _scores(course, "04_pytorch", "looper")
+    assert scores["test_hidden_grad_norms"] == 1 and sum(scores.values()) == 1
+    outputs = _test_outputs(course, "looper", "04_pytorch", "pytorch")
+    assert "ran longer than 10 s and was stopped" in outputs["test_lstm_step"]
+    for test in ("test_lstm_step_autograd", "test_lstm_step_device", "test_lstm_cell"):
+        assert "not run" in outputs[test] and "stopped in an earlier test" in outputs[test], (test, outputs[test])
+    # waited on in test_lstm_step and in the two plain cells that train and plot, not in every test
+    assert seconds < 4 * 10 + 120, seconds
+
+
+def test_the_student_budget_keeps_the_points_earned(tmp_path):
+    course = make_exercises.temp_course(tmp_path / "course")
+    nb = _looping("03_bptt", "bptt", "numerical_gradient", "def numerical_gradient(f, x, h=1e-6):")
+    submissions.write(nb, course / "submitted", "slowpoke", "03_bptt", "bptt")
+    stdout, _ = _grade(course, "--cell-timeout", "600", "--student-timeout", "120")
+    assert "graded slowpoke 03_bptt: 6/9 [ok]" in stdout, stdout
+    outputs = _test_outputs(course, "slowpoke", "03_bptt", "bptt")
+    assert "stopped" in outputs["test_numerical_gradient"] or "grading time" in outputs["test_numerical_gradient"]
