@@ -125,8 +125,11 @@ class RobustExecute(Execute):
         cell.outputs = outputs
 
     def _responsive(self) -> bool:
+        """Does the kernel answer a kernel_info request?  (The async client's ``reply=True``
+        form fails an assertion, which made every timed-out cell restart the kernel.)"""
         try:
-            run_sync(self.kc.kernel_info)(reply=True, timeout=self.responsive_timeout)
+            msg_id = self.kc.kernel_info()
+            run_sync(self.kc._async_recv_reply)(msg_id, timeout=self.responsive_timeout)
             return True
         except Exception:
             return False

@@ -170,6 +170,11 @@ def main(argv: list[str] | None = None) -> None:
     prepare_dirs(args)
     argv = bwrap_argv(args)
     set_limits(args.memory_mb, args.cpu_s, args.nproc)
+    # jupyter_client interrupts a cell with SIGINT to the kernel's whole process group, which
+    # bwrap is in: bwrap has no handler and would die, taking the kernel with it (so every
+    # timed-out cell cost a restart).  Ignored here, and so in bwrap; ipykernel installs its
+    # own handler while it runs a cell, so the cell still gets its KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.execv(argv[0], argv)
 
 

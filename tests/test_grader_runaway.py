@@ -45,7 +45,7 @@ def _grade(course: Path, *options: str) -> tuple[str, float]:
 def _test_outputs(course: Path, student: str, assignment: str, notebook: str) -> dict[str, str]:
     nb = nbformat.read(course / "autograded" / student / assignment / f"{notebook}.ipynb", as_version=4)
     return {c.metadata["nbgrader"]["grade_id"]: "\n".join(o.get("evalue", "") for o in c.outputs if o.output_type == "error")
-            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+            for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
 
 
 def _scores(course: Path, assignment: str, student: str) -> dict[str, float]:
