@@ -252,7 +252,7 @@ def test_every_release_cell_runs_exactly_once(tmp_path, assignment):
     release = json.loads((Path(__file__).parents[1] / "exercises" / assignment / f"{notebook}.ipynb").read_text())
     template = [t for t in _course_template(assignment, notebook, release)]
     canon = canonicalize(load_submission(path), template).nb
-    sources = [c.source for c in canon.cells if c.cell_type == "code"]
+    sources = ["".join(c.source) for c in canon.cells if c.cell_type == "code"]
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in canon.cells]
     plain = 0
     for cell in release["cells"]:
