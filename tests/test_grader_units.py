@@ -273,3 +273,11 @@ def _course_template(assignment, notebook, release):
     locked = {c["metadata"]["nbgrader"]["grade_id"]: (c["cell_type"], "".join(c["source"])) for c in key["cells"]
               if c.get("metadata", {}).get("nbgrader", {}).get("locked")}
     return template_cells(release, locked)
+
+
+def test_the_score_table_shows_pending_manual_grading():
+    from grader.run import Row, format_table
+
+    table = format_table([Row("alice", "03_bptt", 7, 9, pending=2), Row("bob", "01_gates", 3, 9)])
+    alice, bob = table.splitlines()[2:4]
+    assert alice.endswith("ok, needs manual grading (2 points pending)") and bob.endswith("ok")
