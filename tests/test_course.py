@@ -120,7 +120,8 @@ def graded(course) -> dict:
 
 def _feedback(course: Path, student: str, assignment: str) -> str:
     path = course / "feedback" / student / assignment / f"{NOTEBOOK[assignment]}.html"
-    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+    text = html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+    return " ".join(text.split())  # messages are wrapped for narrow displays
 
 
 # --- the release --------------------------------------------------------------------------------

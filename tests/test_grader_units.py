@@ -168,7 +168,8 @@ def test_missing_bubblewrap_stops_grading_before_any_kernel(monkeypatch, tmp_pat
 _CHECKER_CHEATS = {
     "none (control)": "pass",
     "package attribute": "grading.check_function = lambda *a, **k: None",
-    "package function code": "grading.check_function.__code__ = (lambda *a, **k: None).__code__",
+    "package function code": "grading.check_function.__wrapped__.__code__ = (lambda *a, **k: None).__code__",
+    "package wrapper closure": "grading.check_function.__closure__[0].cell_contents = lambda *a, **k: None",
     "through sys.modules": "import sys\nsys.modules['lstm_ref.grading'].check_function = lambda *a, **k: None",
     "submodule helpers": (
         "import sys\nfor n, m in list(sys.modules.items()):\n"
