@@ -5,7 +5,19 @@ exercises/<assignment>/*.ipynb  release notebooks for learners (generated, commi
 submitted/<student>/<assignment>/  collected submissions (not committed; see demo/submissions)
 gradebook.db, autograded/, feedback/  grading state (not committed)
 """
+import os
+import sys
+
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
+
+# The course's grader package sits beside this file; nbgrader's own commands and Formgrader's
+# buttons load this file, so they get the grader's protections from here.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    import grader.feedback  # noqa: F401
+except ImportError as err:
+    raise ImportError(f"nbgrader_config.py needs the course's grader package (beside this file, or on "
+                      f"PYTHONPATH): {err}") from None
 
 c.CourseDirectory.course_id = "lstm-course"
 c.CourseDirectory.source_directory = "solutions"
@@ -36,3 +48,12 @@ c.LockCells.lock_readonly_cells = True
 # the whole path, hence the leading ".*/". Adapt it to your LMS's file names.
 c.ZipCollectApp.downloaded_directory = "downloaded"
 c.FileNameCollectorPlugin.named_regexp = r".*/(?P<student_id>[^_/]+)(?:_LATE)?_\d+_\d+_(?P<file_id>[^/]+)$"
+
+# Feedback, however it is made (`make grade`, `nbgrader generate_feedback`, Formgrader's
+# "Generate Feedback"): hidden tests, the grader's guard cells and token lines and the
+# tracebacks of tests are removed before the HTML is written.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "grader.feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

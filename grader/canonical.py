@@ -5,7 +5,9 @@ nbgrader's ``OverwriteCells`` restores the source of locked cells it can *find* 
 duplicate slips past it, and its ``add_missing_cells`` option crashes when two neighbouring
 cells are missing.  Here the notebook that gets executed is built the other way round:
 from the released notebook of the template course, cell by cell, taking only the
-*answers* (solution cells) and the student's own extra cells from the submission.  Every
+*answers* (solution cells) and the student's own extra cells from the submission.  The
+release's ordinary code cells (no nbgrader metadata, the learner may edit them) come from
+the submission alone, so each runs once.  Every
 locked cell, every test and every point value comes from the gradebook of the template,
 so editing, deleting, splitting or re-typing a test, or changing its points, cannot
 change what is executed or what it is worth.
@@ -148,6 +150,8 @@ def canonicalize(submission: dict, template: list[TemplateCell]) -> Canonical:
     for tmpl in template:
         cell = json.loads(json.dumps(tmpl.cell))
         gid = tmpl.grade_id
+        if gid is None and cell.get("cell_type") == "code":
+            continue  # an ordinary code cell of the release: the learner's copy runs, as an extra cell
         if gid and tmpl.solution and not tmpl.locked:
             if gid in answers:
                 cell["source"] = answers[gid]

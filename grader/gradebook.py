@@ -35,10 +35,11 @@ def ensure_assignment(db_url: str, course_id: str, template: Template) -> None:
 
 
 def record(db_url: str, course_id: str, assignment: str, student: str, scores: dict | None,
-           timestamp=None) -> tuple[float, float, bool]:
+           timestamp=None) -> tuple[float, float, bool, float]:
     """Store one student's auto scores (``None``: nothing gradable, all zero) and commit.
 
-    Returns (score, max score, whether a person has graded or commented any cell).
+    Returns (score, max score, whether a person has graded or commented any cell, points
+    waiting for a person: cells that need manual grading, as Formgrader shows them).
     """
     with Gradebook(db_url, course_id) as gb, warnings.catch_warnings():
         # nbgrader's own update_or_create_submission trips SQLAlchemy's autoflush warning
@@ -59,4 +60,5 @@ def record(db_url: str, course_id: str, assignment: str, student: str, scores: d
         sub = gb.find_submission(assignment, student)
         manual = any(g.manual_score is not None for nb in sub.notebooks for g in nb.grades) or \
             any(c.manual_comment for nb in sub.notebooks for c in nb.comments)
-        return sub.score, sub.max_score, manual
+        pending = sum(g.max_score for nb in sub.notebooks for g in nb.grades if g.needs_manual_grade)
+        return sub.score, sub.max_score, manual, pending

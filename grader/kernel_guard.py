@@ -48,13 +48,24 @@ def _snap_functions(ns: dict) -> dict:
     out = {}
     for value in list(ns.values()):
         if _is_python_function(value):
-            out[id(value)] = (value, value.__code__, value.__defaults__, value.__kwdefaults__)
+            out[id(value)] = (value, value.__code__, value.__defaults__, value.__kwdefaults__, _cells(value))
         elif isinstance(value, type) and value.__module__ == ns.get("__name__"):
             out[id(value)] = (value, dict(vars(value)))
             for attr in list(vars(value).values()):  # methods: a swapped __code__ (the tripwire's)
                 fn = getattr(attr, "__func__", attr)  # classmethod, staticmethod
                 if _is_python_function(fn):
-                    out[id(fn)] = (fn, fn.__code__, fn.__defaults__, fn.__kwdefaults__)
+                    out[id(fn)] = (fn, fn.__code__, fn.__defaults__, fn.__kwdefaults__, _cells(fn))
+    return out
+
+
+def _cells(fn) -> list:
+    """What a function's closure cells hold (a wrapper's wrapped check, say)."""
+    out = []
+    for cell in fn.__closure__ or ():
+        try:
+            out.append((cell, cell.cell_contents))
+        except ValueError:  # an empty cell
+            pass
     return out
 
 
@@ -180,9 +191,11 @@ def restore() -> None:
     for module, names, funcs in _STATE["modules"]:
         _restore_dict(_setter(module), vars(module), names, drop_new=module is builtins)
         for saved in funcs.values():
-            if len(saved) == 4:
-                fn, code, defaults, kwdefaults = saved
+            if len(saved) == 5:
+                fn, code, defaults, kwdefaults, cells = saved
                 fn.__code__, fn.__defaults__, fn.__kwdefaults__ = code, defaults, kwdefaults
+                for cell, value in cells:
+                    cell.cell_contents = value
             else:
                 cls, attrs = saved
                 _restore_dict(_setter(cls), dict(vars(cls)), attrs, drop_new=False)

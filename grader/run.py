@@ -56,6 +56,7 @@ class Row:
     max_score: float
     status: str = "ok"
     notes: list[str] = field(default_factory=list)
+    pending: float = 0.0  # points of cells that still need a person (manual grading)
 
 
 def _timestamp(submission: Path):
@@ -141,7 +142,7 @@ def grade_assignment(course: Course, assignment: str, opts: Options, work: Path,
             for kind, dest in (("autograded", course.autograded), ("feedback", course.feedback)):
                 src = tmp / kind / student / assignment
                 _replace_dir(src if graded else None, dest / student / assignment)
-            score, max_score, manual = record(course.db_url, course.course_id, assignment, student,
+            score, max_score, manual, pending = record(course.db_url, course.course_id, assignment, student,
                                               result.get("scores") if result.get("ok") else None,
                                               _timestamp(course.submitted / student / assignment))
             if manual and graded:
@@ -149,7 +150,7 @@ def grade_assignment(course: Course, assignment: str, opts: Options, work: Path,
             status = "ok" if result.get("ok") else result.get("status", "error")
             if result.get("ok") and result.get("broken"):
                 status = "broken"
-            row = Row(student, assignment, score, max_score, status, _notes(result))
+            row = Row(student, assignment, score, max_score, status, _notes(result), pending)
             rows.append(row)
             log(f"graded {student} {assignment}: {score:g}/{max_score:g} [{status}]", flush=True)
             shutil.rmtree(tmp, ignore_errors=True)
@@ -198,6 +199,7 @@ def format_table(rows: list[Row]) -> str:
     head = f"{'student':<20} {'assignment':<14} {'score':>7} {'max':>6}  status"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r.student:<20} {r.assignment:<14} {r.score:>7g} {r.max_score:>6g}  {r.status}")
+        waiting = f", needs manual grading ({r.pending:g} points pending)" if r.pending else ""
+        lines.append(f"{r.student:<20} {r.assignment:<14} {r.score:>7g} {r.max_score:>6g}  {r.status}{waiting}")
     notes = [f"  {r.student}/{r.assignment}: {n}" for r in rows for n in r.notes]
     return "\n".join(lines + (["", "notes:"] + notes if notes else []))

@@ -51,7 +51,9 @@ def nbgrader_command(course: Path, *args: str) -> tuple[list[str], dict[str, str
     cmd = [str(NBGRADER), *args, f"--CourseDirectory.root={course}",
            f"--CourseDirectory.db_url=sqlite:///{course / 'gradebook.db'}"]
     # nbgrader runs `alembic` from PATH to set up the gradebook: put the venv's bin first.
-    env = {**os.environ, "PATH": f"{NBGRADER.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {**os.environ, "PATH": f"{NBGRADER.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           # the course's nbgrader_config.py imports the grader package, which a copied course lacks
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     return cmd, env
 
 

@@ -138,7 +138,7 @@ def run_in_process(assignment: str, answers: dict[str, str], skip: set[str] = SL
             exec(compile(source, f"<{grade_id}>", "exec"), namespace)
         except Exception as err:  # noqa: BLE001 -- a failing cell is a result, as in nbgrader
             if meta.get("grade"):
-                results[grade_id] = f"{type(err).__name__}: {err}"
+                results[grade_id] = " ".join(f"{type(err).__name__}: {err}".split())  # unwrapped
             continue
         if meta.get("grade"):
             results[grade_id] = None

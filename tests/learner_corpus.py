@@ -1042,7 +1042,7 @@ def _cell_messages(path: Path) -> dict[str, str]:
         parts = []
         for out in cell.get("outputs", []):
             if out.output_type == "error":
-                parts.append(f"{out.ename}: {out.evalue}")
+                parts.append(" ".join(f"{out.ename}: {out.evalue}".split()))  # messages are wrapped for display
         found[grade_id] = "\n".join(parts)
     return found
 

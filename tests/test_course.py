@@ -120,7 +120,8 @@ def graded(course) -> dict:
 
 def _feedback(course: Path, student: str, assignment: str) -> str:
     path = course / "feedback" / student / assignment / f"{NOTEBOOK[assignment]}.html"
-    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+    text = html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+    return " ".join(text.split())  # messages are wrapped for narrow displays
 
 
 # --- the release --------------------------------------------------------------------------------
@@ -204,6 +205,17 @@ def test_untouched_release_scores_zero_without_crashing(graded, course, assignme
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_nbgrader_generate_feedback_shows_no_hidden_test_and_no_grader_internals(graded, course):
+    """The course's nbgrader_config.py gives nbgrader's own generate_feedback the grader's filter."""
+    pages = list((course / "feedback").rglob("*.html"))
+    assert len(pages) >= 12
+    for page in pages:
+        text = page.read_text()
+        for leak in ("BEGIN HIDDEN TESTS", build_solutions.SENTINEL_HIDDEN, "hidden=True", "grader:guard", "grader:token"):
+            assert leak not in text, (page, leak)
+        assert "hidden tests: their results count in your score" in text, page
+
+
 def test_one_mistake_loses_exactly_its_tests_and_feedback_names_it(graded, course, assignment):
     """Dana also replaced the failing test cells by ``pass``; OverwriteCells restores them."""
     mistake = MISTAKE[DANA[assignment]]

@@ -162,6 +162,9 @@ def test_postgresql_gradebook_parallel_idempotent_keeps_manual_grades(tmp_path):
         assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
         assert auto_scores(url) == first
         assert scores(url) == {"ann": (4.5, 6.0), "cid": (EXPECTED["cid"], 6.0)}
+        # as in Formgrader, a regraded cell with a person's score is flagged for review again
+        ann = next(line for line in again.stdout.splitlines() if line.startswith("ann "))
+        assert ann.endswith("ok, needs manual grading (3 points pending)"), ann
     assert "manual note" in (course / "feedback" / "ann" / "ps1" / "ps1.html").read_text()
     assert not (course / "gradebook.db").exists()  # nothing went to the SQLite default
     with open(course / "grades.csv") as f:

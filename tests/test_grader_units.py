@@ -168,7 +168,8 @@ def test_missing_bubblewrap_stops_grading_before_any_kernel(monkeypatch, tmp_pat
 _CHECKER_CHEATS = {
     "none (control)": "pass",
     "package attribute": "grading.check_function = lambda *a, **k: None",
-    "package function code": "grading.check_function.__code__ = (lambda *a, **k: None).__code__",
+    "package function code": "grading.check_function.__wrapped__.__code__ = (lambda *a, **k: None).__code__",
+    "package wrapper closure": "grading.check_function.__closure__[0].cell_contents = lambda *a, **k: None",
     "through sys.modules": "import sys\nsys.modules['lstm_ref.grading'].check_function = lambda *a, **k: None",
     "submodule helpers": (
         "import sys\nfor n, m in list(sys.modules.items()):\n"
@@ -236,3 +237,48 @@ def test_kernel_guard_restores_the_checkers_and_their_methods():
     assert wrong == {label: False for label in _CHECKER_CHEATS}, wrong
     assert calls_reference == {label: False for label in _CHECKER_CHEATS}, calls_reference
     assert right["none (control)"] is True
+
+
+@pytest.mark.parametrize("assignment", ["01_gates", "02_sequences", "03_bptt", "04_pytorch"])
+def test_every_release_cell_runs_exactly_once(tmp_path, assignment):
+    """A release code cell without nbgrader metadata was kept as the learner's cell and inserted
+    again from the template (04's training setup ran twice)."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+    import submissions
+
+    notebook = submissions.notebooks(assignment)[0]
+    nb = submissions.submission(assignment, notebook, submissions.key_answers(assignment, notebook))
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb))
+    release = json.loads((Path(__file__).parents[1] / "exercises" / assignment / f"{notebook}.ipynb").read_text())
+    template = [t for t in _course_template(assignment, notebook, release)]
+    canon = canonicalize(load_submission(path), template).nb
+    sources = ["".join(c.source) for c in canon.cells if c.cell_type == "code"]
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in canon.cells]
+    plain = 0
+    for cell in release["cells"]:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id:
+            assert ids.count(grade_id) == 1, grade_id
+        elif cell["cell_type"] == "code":
+            plain += 1
+            assert sources.count("".join(cell["source"])) == 1, "".join(cell["source"])[:80]
+    assert plain or assignment in ("01_gates", "02_sequences")  # 03 and 04 have ordinary code cells
+
+
+def _course_template(assignment, notebook, release):
+    """The template cells as the grader builds them, locked cells with the key's source."""
+    from grader.canonical import template_cells
+
+    key = json.loads((Path(__file__).parents[1] / "solutions" / assignment / f"{notebook}.ipynb").read_text())
+    locked = {c["metadata"]["nbgrader"]["grade_id"]: (c["cell_type"], "".join(c["source"])) for c in key["cells"]
+              if c.get("metadata", {}).get("nbgrader", {}).get("locked")}
+    return template_cells(release, locked)
+
+
+def test_the_score_table_shows_pending_manual_grading():
+    from grader.run import Row, format_table
+
+    table = format_table([Row("alice", "03_bptt", 7, 9, pending=2), Row("bob", "01_gates", 3, 9)])
+    alice, bob = table.splitlines()[2:4]
+    assert alice.endswith("ok, needs manual grading (2 points pending)") and bob.endswith("ok")

@@ -19,10 +19,16 @@ from lstm_ref.grading._tripwire import _RUNAWAY, LearnerError, _call
 from lstm_ref.params import LSTMParams
 
 
-def _message(check, *args, **kwargs) -> str:
+def _raw(check, *args, **kwargs) -> str:
     with pytest.raises(AssertionError) as info:
         check(*args, **kwargs)
     return str(info.value)
+
+
+def _message(check, *args, **kwargs) -> str:
+    with pytest.raises(AssertionError) as info:
+        check(*args, **kwargs)
+    return " ".join(str(info.value).split())  # messages are wrapped for narrow displays
 
 
 # --- global settings ---------------------------------------------------------------------------
@@ -163,6 +169,7 @@ def test_an_exception_says_which_call_raised_it():
 
     message = _message(grading.check_function, lstm_step, "lstm_step")
     assert message.startswith("lstm_step(x=ndarray (1, 3) float64") and "raised ValueError" in message
+    assert all(len(line) <= 83 for line in _raw(grading.check_function, lstm_step, "lstm_step").splitlines())
     assert "at `a = x @ params.W_ih + h_prev @ params.W_hh.T" in message
 
 

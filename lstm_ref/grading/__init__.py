@@ -21,17 +21,22 @@ The package's modules, in the order a check uses them: ``cases`` (test cases, in
 """
 from ..gradcheck import TOLERANCES
 from ..params import GATES, LSTMParams
+from . import numpy_checks as _np_checks, torch_checks as _torch_checks
+from ._facing import learner_facing
 from .cases import CASES, HIDDEN_CASES, OUTPUTS, Case
-from .numpy_checks import check_function, check_numerical_gradient, check_params_from_torch, check_params_to_torch
-from .torch_checks import (
-    check_device_agnostic,
-    check_hidden_grad_norms,
-    check_lstm_cell,
-    check_memory_task,
-    check_training,
-    check_torch_autograd,
-    memory_task,
-)
+from .torch_checks import memory_task
+
+# The checks the notebooks call: a failure shows the learner the message, not our frames.
+check_function = learner_facing(_np_checks.check_function)
+check_numerical_gradient = learner_facing(_np_checks.check_numerical_gradient)
+check_params_from_torch = learner_facing(_np_checks.check_params_from_torch)
+check_params_to_torch = learner_facing(_np_checks.check_params_to_torch)
+check_device_agnostic = learner_facing(_torch_checks.check_device_agnostic)
+check_hidden_grad_norms = learner_facing(_torch_checks.check_hidden_grad_norms)
+check_lstm_cell = learner_facing(_torch_checks.check_lstm_cell)
+check_memory_task = learner_facing(_torch_checks.check_memory_task)
+check_training = learner_facing(_torch_checks.check_training)
+check_torch_autograd = learner_facing(_torch_checks.check_torch_autograd)
 
 __all__ = [
     "CASES", "HIDDEN_CASES", "OUTPUTS", "Case",

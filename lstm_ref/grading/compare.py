@@ -35,8 +35,8 @@ def _problem(label: str, mine, expected: np.ndarray, array_type: type) -> str | 
     err = np.abs(mine_np - expected)
     k = np.unravel_index(np.argmax(err), err.shape)
     return (
-        f"{label} is wrong: shape {mine_np.shape} (expected {expected.shape}), largest error "
-        f"{err[k]:.3g} at index {tuple(int(j) for j in k)} (yours {mine_np[k]:.6g}, expected {expected[k]:.6g})"
+        f"{label} is wrong: largest error {err[k]:.3g} at index {tuple(int(j) for j in k)} "
+        f"(yours {mine_np[k]:.6g}, expected {expected[k]:.6g}); shape {mine_np.shape} is right"
     )
 
 
