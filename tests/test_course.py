@@ -204,7 +204,6 @@ def test_untouched_release_scores_zero_without_crashing(graded, course, assignme
     assert (course / "autograded" / "untouched" / assignment / f"{NOTEBOOK[assignment]}.ipynb").exists()
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_nbgrader_generate_feedback_shows_no_hidden_test_and_no_grader_internals(graded, course):
     """The course's nbgrader_config.py gives nbgrader's own generate_feedback the grader's filter."""
     pages = list((course / "feedback").rglob("*.html"))
@@ -216,6 +215,7 @@ def test_nbgrader_generate_feedback_shows_no_hidden_test_and_no_grader_internals
         assert "hidden tests: their results count in your score" in text, page
 
 
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_one_mistake_loses_exactly_its_tests_and_feedback_names_it(graded, course, assignment):
     """Dana also replaced the failing test cells by ``pass``; OverwriteCells restores them."""
     mistake = MISTAKE[DANA[assignment]]
