@@ -42,7 +42,8 @@ def _grade(course: Path, *options: str) -> str:
 
 def _test_outputs(course: Path, student: str, assignment: str, notebook: str) -> dict[str, str]:
     nb = nbformat.read(course / "autograded" / student / assignment / f"{notebook}.ipynb", as_version=4)
-    return {c.metadata["nbgrader"]["grade_id"]: "\n".join(f"{o.ename}: {o.evalue}" for o in c.outputs if o.output_type == "error")
+    return {c.metadata["nbgrader"]["grade_id"]: " ".join(" ".join(f"{o.ename}: {o.evalue}".split())  # unwrapped
+                                                         for o in c.outputs if o.output_type == "error")
             for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
 
 
