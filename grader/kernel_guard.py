@@ -127,7 +127,7 @@ def _settings() -> dict:
 
 def _apply_settings(saved: dict) -> None:
     warnings.filters[:] = saved["warnings"]
-    warnings._filters_mutated()
+    getattr(warnings, "_filters_mutated", lambda: None)()  # drop cached decisions (CPython 3.11)
     np = sys.modules.get("numpy")
     if np is not None and "numpy" in saved:
         err, rng = saved["numpy"]
