@@ -26,11 +26,16 @@ def _copy(a):
     return a.copy() if isinstance(a, np.ndarray) else a.detach().clone()
 
 
-def _names(fn: Callable, n: int) -> list[str]:
+def parameter_names(fn: Callable) -> list[str]:
+    """The names of ``fn``'s parameters, or none when it has no signature to read."""
     try:
-        names = [p for p in inspect.signature(fn).parameters]
+        return list(inspect.signature(fn).parameters)
     except (TypeError, ValueError):
-        names = []
+        return []
+
+
+def _names(fn: Callable, n: int) -> list[str]:
+    names = parameter_names(fn)
     return [names[k] if k < len(names) else f"argument {k + 1}" for k in range(n)]
 
 

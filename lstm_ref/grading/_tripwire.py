@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ._inputs import changed_inputs, parameter_names, snapshot
 from ._state import settings_kept
 
 _REF_DIR = Path(__file__).resolve().parents[1]  # lstm_ref/, where the reference lives
@@ -136,10 +137,7 @@ def _describe(value) -> str:
 
 def _signature(fn: Callable, name: str, args: tuple) -> str:
     """``lstm_forward(x=ndarray (5, 2, 3) float64, params=LSTMParams)`` for the error messages."""
-    try:
-        names = list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        names = []
+    names = parameter_names(fn)
     parts = [f"{names[k]}={_describe(a)}" if k < len(names) else _describe(a) for k, a in enumerate(args)]
     return f"{name}({', '.join(parts)})"
 
@@ -161,8 +159,6 @@ def _call(fn: Callable, args: tuple, name: str, rule: Rule | None = None, *, inp
     ``inputs``: check afterwards that no argument was changed in place.  ``call`` names the
     call in messages (default: ``name`` with the arguments).
     """
-    from ._inputs import changed_inputs, snapshot
-
     rule = rule or Rule()
     label = call or _signature(fn, name, args)
     before = snapshot(args) if inputs else None
