@@ -15,6 +15,7 @@ c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this f
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     import grader.feedback  # noqa: F401
+    import grader.hooks
 except ImportError as err:
     raise ImportError(f"nbgrader_config.py needs the course's grader package (beside this file, or on "
                       f"PYTHONPATH): {err}") from None
@@ -36,9 +37,14 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.ClearSolutions.enforce_metadata = True
 
-# Autograde: restore every test and read-only cell from the answer key (a learner cannot
-# edit a test into passing), and put back test cells a learner deleted.
-c.OverwriteCells.add_missing_cells = True
+# Autograde, however it is started (`make grade`, `nbgrader autograde`, Formgrader's
+# "Autograde" button): the grader's pipeline (grader/hooks.py).  Each notebook is rebuilt from
+# the release and the gradebook (every test, locked cell and point value from the answer key;
+# only answers from the learner), runs in the bubblewrap sandbox under the kernel guard, and
+# scores from the grader's verdicts; the notebook Formgrader shows has no grader cells.  With
+# no working sandbox it refuses to grade, saying why.
+c.Autograde.sanitize_preprocessors = grader.hooks.SANITIZE
+c.Autograde.autograde_preprocessors = grader.hooks.AUTOGRADE
 c.LockCells.lock_grade_cells = True
 c.LockCells.lock_readonly_cells = True
 
@@ -51,9 +57,16 @@ c.FileNameCollectorPlugin.named_regexp = r".*/(?P<student_id>[^_/]+)(?:_LATE)?_\
 
 # Feedback, however it is made (`make grade`, `nbgrader generate_feedback`, Formgrader's
 # "Generate Feedback"): hidden tests, the grader's guard cells and token lines and the
-# tracebacks of tests are removed before the HTML is written.
-c.GenerateFeedback.preprocessors = [
-    "nbgrader.preprocessors.GetGrades",
-    "grader.feedback.HideHiddenTests",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-]
+# tracebacks of tests are removed before the HTML is written, and the page typesets its
+# equations with the course's own MathJax, inlined (no CDN: it reads offline).
+grader.feedback.feedback_config(c)
+
+# Release Feedback (`nbgrader release_feedback`, Formgrader's button) and the learners'
+# `nbgrader fetch_assignment/submit/fetch_feedback` go through an exchange folder inside the
+# course, which needs no root (nbgrader's default is /usr/local/share/nbgrader/exchange).
+# Learners on the same machine set the same c.Exchange.root.  Feedback of submissions that
+# did not come through the exchange (copied, zip_collect) is skipped there with a warning:
+# `python -m grader feedback-zip` packs it for an LMS.
+c.Exchange.root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exchange")
+os.makedirs(c.Exchange.root, exist_ok=True)
+c.ExchangeFactory.release_feedback = "grader.delivery.ReleaseFeedback"

@@ -104,13 +104,18 @@ class Template:
         return sorted(p.stem for p in (self.root / "release" / self.assignment).glob("*.ipynb"))
 
     def cells(self, notebook: str) -> list[TemplateCell]:
-        from nbgrader.api import Gradebook
+        return load_template_cells(self.db_url, self.assignment, notebook,
+                                   self.root / "release" / self.assignment / f"{notebook}.ipynb")
 
-        with Gradebook(self.db_url) as gb:
-            nb = gb.find_notebook(notebook, self.assignment)
-            locked = {c.name: (c.cell_type, c.source) for c in nb.source_cells if c.locked}
-        release = json.loads((self.root / "release" / self.assignment / f"{notebook}.ipynb").read_text())
-        return template_cells(release, locked)
+
+def load_template_cells(db_url: str, assignment: str, notebook: str, release: Path) -> list[TemplateCell]:
+    """The cells of ``release`` (a released notebook), locked ones with the source the gradebook holds."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url) as gb:
+        nb = gb.find_notebook(notebook, assignment)
+        locked = {c.name: (c.cell_type, c.source) for c in nb.source_cells if c.locked}
+    return template_cells(json.loads(release.read_text()), locked)
 
 
 def build_template(course: Course, assignment: str, workdir: Path) -> Template:

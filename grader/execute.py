@@ -27,7 +27,7 @@ from jupyter_client.utils import run_sync
 from jupyter_core.paths import jupyter_runtime_dir
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
-from traitlets import CaselessStrEnum, Float, Integer
+from traitlets import CaselessStrEnum, Float, Integer, Unicode
 
 from nbgrader.preprocessors import Execute
 
@@ -46,11 +46,12 @@ class IPCKernelManager(AsyncKernelManager):
     """ZMQ over Unix sockets: the sandboxed kernel has no network, not even loopback."""
 
     transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+    runtime_dir = Unicode("", help="directory of the connection file and sockets (default: Jupyter's runtime dir)")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         # both files in the runtime dir, the one directory the kernel and we both see
-        stem = os.path.join(jupyter_runtime_dir(), f"kernel-{uuid.uuid4().hex[:12]}")
+        stem = os.path.join(self.runtime_dir or jupyter_runtime_dir(), f"kernel-{uuid.uuid4().hex[:12]}")
         self.connection_file = self.connection_file or stem + ".json"
         self.ip = stem + "-ipc"
 

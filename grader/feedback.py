@@ -15,7 +15,16 @@ from __future__ import annotations
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
-from .instrument import MARK, TOKEN_MARK, is_test_cell
+from .instrument import TOKEN_MARK, is_guard_cell, is_test_cell
+
+
+def gradebook_sources(resources: dict) -> dict[str, str]:
+    """``{grade_id: source}`` of the notebook's cells as the gradebook stores them (hidden tests included)."""
+    from nbgrader.api import Gradebook
+
+    info = resources["nbgrader"]
+    with Gradebook(info["db_url"]) as gb:
+        return {c.name: c.source for c in gb.find_notebook(info["notebook"], info["assignment"]).source_cells}
 
 PLACEHOLDER = "# (hidden tests: their results count in your score, their code is not shown)"
 
@@ -27,13 +36,8 @@ class HideHiddenTests(NbGraderPreprocessor):
     end = Unicode("END HIDDEN TESTS").tag(config=True)
 
     def preprocess(self, nb, resources):
-        from nbgrader.api import Gradebook
-
-        info = resources["nbgrader"]
-        with Gradebook(info["db_url"]) as gb:  # the test as written, without the grader's token lines
-            cells = gb.find_notebook(info["notebook"], info["assignment"]).source_cells
-            self._originals = {c.name: c.source for c in cells}
-        nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and c.source.startswith(MARK))]
+        self._originals = gradebook_sources(resources)  # the test as written, without token lines
+        nb.cells = [c for c in nb.cells if not is_guard_cell(c)]
         return super().preprocess(nb, resources)
 
     def _strip(self, source: str) -> str:
@@ -58,16 +62,23 @@ class HideHiddenTests(NbGraderPreprocessor):
         return cell, resources
 
 
+def feedback_config(c) -> None:
+    """Feedback pages, however they are made: the hidden-test filter, offline MathJax."""
+    from .offline import template_config
+
+    c.GenerateFeedback.preprocessors = ["nbgrader.preprocessors.GetGrades", "grader.feedback.HideHiddenTests",
+                                        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
+    template_config(c)
+
+
 def generate_in_course(course, assignment: str, student: str) -> None:
     """Feedback from the course's own gradebook, so manual grades and comments appear in it.
 
     Workers write feedback from their private gradebooks (in parallel); once a person has
     graded or commented a cell, the parent regenerates that student's feedback here.
     """
-    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
-    from nbgrader.preprocessors import GetGrades
     from traitlets.config import Config
 
     cfg = Config()
@@ -77,7 +88,7 @@ def generate_in_course(course, assignment: str, student: str) -> None:
     cfg.CourseDirectory.autograded_directory = course.autograded.name
     cfg.CourseDirectory.feedback_directory = course.feedback.name
     cfg.CourseDirectory.source_directory = course.source.name
-    cfg.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+    feedback_config(cfg)
     api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
     result = api.generate_feedback(assignment, student, force=True)
     if not result["success"]:

@@ -85,6 +85,16 @@ def imported_modules(sources: list[str]) -> list[str]:
     return sorted(found)
 
 
+def is_guard_cell(cell) -> bool:
+    """A cell the grader inserted (never part of the assignment)."""
+    return cell.cell_type == "code" and cell.source.startswith(MARK)
+
+
+def strip_tokens(source: str) -> str:
+    """``source`` without the grader's token lines."""
+    return "\n".join(line for line in source.split("\n") if TOKEN_MARK not in line)
+
+
 def _guard_cell(source: str):
     return new_code_cell(f"{MARK} (inserted by the grader; not part of the assignment)\n{source}")
 

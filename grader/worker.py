@@ -18,9 +18,7 @@ from pathlib import Path
 
 from .canonical import BrokenNotebook, canonicalize, load_submission
 from .course import Template, tool_env
-from .instrument import instrument
 
-KERNEL_NAME = "grader-sandbox"
 _SKIP = {".ipynb_checkpoints", "__pycache__"}
 
 
@@ -29,44 +27,30 @@ def _ignore(folder: str, names: list[str]) -> list[str]:
     return [n for n in names if n.endswith(".ipynb") or n in _SKIP or os.path.islink(os.path.join(folder, n))]
 
 
-def write_kernelspec(tmp: Path, workdir: Path, spec: dict) -> None:
-    """A kernelspec whose argv starts the kernel through :mod:`grader.sandbox`."""
-    launcher = [sys.executable, str(Path(__file__).with_name("sandbox.py")),
-                "--workdir", str(workdir), "--rundir", str(tmp / "run"),
-                "--memory-mb", str(spec["memory_mb"]), "--cpu-s", str(spec["cpu_s"]), "--uid", str(spec["uid"])]
-    if not spec["sandbox"]:
-        launcher.append("--no-bwrap")
-    argv = launcher + ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    kdir = tmp / "jupyter" / "kernels" / KERNEL_NAME
-    kdir.mkdir(parents=True)
-    (kdir / "kernel.json").write_text(json.dumps(
-        {"argv": argv, "display_name": "Python 3 (grader sandbox)", "language": "python", "env": {"PYTHONPATH": ""}}))
-
-
 def nbgrader_config(tmp: Path, spec: dict):
-    from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
-                                        GetGrades, IgnorePattern, LimitOutput, OverwriteKernelspec, SaveAutoGrades)
     from traitlets.config import Config
 
-    from .execute import RobustExecute
-    from .feedback import HideHiddenTests
+    from .feedback import feedback_config
+    from .hooks import AUTOGRADE, SANITIZE, Canonicalize
 
     c = Config()
     c.CourseDirectory.root = str(tmp)
     c.CourseDirectory.course_id = spec["course_id"]
     c.CourseDirectory.source_directory = "source"
     c.CourseDirectory.db_url = f"sqlite:///{tmp / 'gradebook.db'}"
-    # OverwriteCells is replaced by grader.canonical, which rebuilt the notebook from the template
-    c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, CheckCellMetadata]
-    c.Autograde.autograde_preprocessors = [RobustExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                                           SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-    c.RobustExecute.kernel_name = KERNEL_NAME
-    c.RobustExecute.timeout = spec["cell_timeout"]
+    # the same pipeline as nbgrader's own autograde in the course (nbgrader_config.py), less
+    # Canonicalize: prepare() already rebuilt each notebook (and turned unreadable ones into notes)
+    c.Autograde.sanitize_preprocessors = [p for p in SANITIZE if p is not Canonicalize]
+    c.Autograde.autograde_preprocessors = AUTOGRADE
+    c.SandboxedExecute.sandbox = spec["sandbox"]
+    c.SandboxedExecute.memory_mb = spec["memory_mb"]
+    c.SandboxedExecute.cpu_s = spec["cpu_s"]
+    c.SandboxedExecute.uid = spec["uid"]
+    c.SandboxedExecute.timeout = spec["cell_timeout"]
     if spec.get("budget"):
-        c.RobustExecute.deadline = spec["started"] + spec["budget"]
-    c.RobustExecute.startup_timeout = 120
-    c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+        c.SandboxedExecute.deadline = spec["started"] + spec["budget"]
+    c.SandboxedExecute.startup_timeout = 120
+    feedback_config(c)
     return c
 
 
@@ -92,9 +76,8 @@ def prepare(spec: dict, tmp: Path) -> tuple[dict[str, list[str]], list[str]]:
             notes[name] = [f"{err}: 0 points"]
             broken.append(name)
             continue
-        nb, _ = instrument(canon.nb)
         notes[name] = canon.notes
-        (sub_out / f"{name}.ipynb").write_text(json.dumps(nb, indent=1))
+        (sub_out / f"{name}.ipynb").write_text(json.dumps(canon.nb, indent=1))
     return notes, broken
 
 
@@ -122,8 +105,6 @@ def grade(spec: dict) -> dict:
     submitted = tmp / "submitted" / spec["student"] / spec["assignment"]
     if not list(submitted.glob("*.ipynb")):  # nothing nbgrader could grade: all zero
         return {"ok": True, "notes": notes, "broken": broken, "scores": None}
-    workdir = tmp / "autograded" / spec["student"] / spec["assignment"]
-    write_kernelspec(tmp, workdir, spec)
     os.environ.update(tool_env({"JUPYTER_PATH": str(tmp / "jupyter"), "JUPYTER_RUNTIME_DIR": str(tmp / "run"),
                                 "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_DATA_DIR": str(tmp / "data")}))
     from nbgrader.apps import NbGraderAPI

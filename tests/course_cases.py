@@ -143,3 +143,43 @@ def run_in_process(assignment: str, answers: dict[str, str], skip: set[str] = SL
         if meta.get("grade"):
             results[grade_id] = None
     return results
+
+
+#: What the hostile learner's first answer cell prints when the answer key is (not) readable.
+KEY_READ, KEY_BLOCKED = "ANSWER-KEY-READ", "ANSWER-KEY-BLOCKED"
+_HOSTILE_PRELUDE = f'''import os, pathlib
+import numpy.testing
+import lstm_ref.grading as grading
+# every check passes (an unguarded kernel would give full marks for the answers below)
+for _name in dir(grading):
+    if _name.startswith("check"):
+        setattr(grading, _name, lambda *args, **kwargs: None)
+numpy.testing.assert_allclose = lambda *args, **kwargs: None
+# the course folder is three levels up from autograded/<student>/<assignment>
+_key = pathlib.Path(os.getcwd()).parents[2] / "solutions" / "01_gates" / "gates.ipynb"
+try:
+    _key.read_text()
+    print("{KEY_READ}")
+except OSError:
+    print("{KEY_BLOCKED}")
+'''
+
+
+def hostile_submission(assignment: str = "01_gates") -> nbformat.NotebookNode:
+    """Wrong answers (every function returns 0.0) that patch the checkers, try to read the
+    answer key, and with every test cell replaced by ``pass``: it must score 0."""
+    import re
+
+    key = submissions.key_answers(assignment, NOTEBOOK[assignment])
+    answers = {}
+    for grade_id, source in key.items():
+        names = re.findall(r"^def (\w+)\(", source, flags=re.MULTILINE)
+        answers[grade_id] = "\n".join(f"def {n}(*args, **kwargs):\n    return 0.0\n" for n in names) or "pass"
+    first = next(iter(answers))
+    answers[first] = _HOSTILE_PRELUDE + answers[first]
+    nb = submissions.submission(assignment, NOTEBOOK[assignment], answers)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            cell.source = "pass  # edited by the learner"
+    return nb

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_cases import CHEATS, MISTAKES, NOTEBOOK, ROOT, answers_with, submissions
+from course_cases import CHEATS, KEY_BLOCKED, KEY_READ, MISTAKES, NOTEBOOK, ROOT, answers_with, hostile_submission, submissions
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import build_solutions  # noqa: E402
@@ -69,6 +69,7 @@ def _submissions(course: Path) -> list[tuple[str, str, nbformat.NotebookNode]]:
         subs.append(("untouched", assignment, nbformat.read(course / "exercises" / assignment / f"{name}.ipynb", 4)))
         dana = submissions.submission(assignment, name, answers_with(mistake))
         subs.append(("dana", assignment, _with_tests_edited(dana, mistake.fails)))
+    subs.append(("trudy", "01_gates", hostile_submission("01_gates")))
     for assignment, cheats in CHEATS.items():
         key = submissions.key_answers(assignment, NOTEBOOK[assignment])
         subs.append(("mallory", assignment, submissions.submission(assignment, NOTEBOOK[assignment], {**key, **cheats})))
@@ -215,6 +216,38 @@ def test_nbgrader_generate_feedback_shows_no_hidden_test_and_no_grader_internals
         assert "hidden tests: their results count in your score" in text, page
 
 
+def test_nbgrader_autograde_runs_the_hostile_learner_sandboxed_and_guarded(graded, course):
+    """Checkers patched, answer key read, tests replaced by ``pass``: through ``nbgrader autograde``
+    (the course's nbgrader_config.py) this earns nothing, the key stays out of reach, the tests run."""
+    grades = graded["trudy", "01_gates"]
+    tests = {k: v for k, v in grades.items() if k.startswith("test_")}
+    assert tests and all(score == 0 for score, _, _ in tests.values()), tests
+    nb = nbformat.read(course / "autograded" / "trudy" / "01_gates" / "gates.ipynb", 4)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert KEY_BLOCKED in printed and KEY_READ not in printed
+    assert "edited by the learner" not in "".join(c.source for c in nb.cells)
+
+
+def test_autograded_notebooks_hold_each_release_cell_once_and_no_grader_internals(graded, course):
+    """What Formgrader shows: every cell of the release exactly once, tests as written, no guard or token."""
+    checked = 0
+    for path in (course / "autograded").glob("*/*/*.ipynb"):
+        student, assignment = path.parts[-3], path.parts[-2]
+        nb = nbformat.read(path, 4)
+        release = nbformat.read(course / "exercises" / assignment / path.name, 4)
+        ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+        for cell in release.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if grade_id:
+                assert ids.count(grade_id) == 1, (student, assignment, grade_id)
+            elif student in ("alice", "untouched"):  # learners who kept the release's cells
+                assert [c.source for c in nb.cells].count(cell.source) == 1, (student, assignment, cell.source[:60])
+        text = path.read_text()
+        assert "grader:guard" not in text and "grader:token" not in text, path
+        checked += 1
+    assert checked >= 14
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_one_mistake_loses_exactly_its_tests_and_feedback_names_it(graded, course, assignment):
     """Dana also replaced the failing test cells by ``pass``; OverwriteCells restores them."""
@@ -248,6 +281,6 @@ def test_broken_submission_is_graded_and_deleted_test_cell_restored(graded, cour
         graded_cells = [c.metadata.nbgrader for c in release.cells if c.metadata.get("nbgrader", {}).get("grade")]
         assert set(grades) == {m.grade_id for m in graded_cells}, "every graded cell, the deleted one too"
         deleted = [m.grade_id for m in graded_cells if not m.solution][-1]  # as submissions.demo_students
-        autograded = (course / "autograded" / "carol" / assignment / f"{NOTEBOOK[assignment]}.ipynb").read_text()
-        assert f"This cell (id:{deleted}) was missing from the submission" in autograded
+        autograded = nbformat.read(course / "autograded" / "carol" / assignment / f"{NOTEBOOK[assignment]}.ipynb", 4)
+        assert deleted in [c.metadata.get("nbgrader", {}).get("grade_id") for c in autograded.cells]
         assert "ModuleNotFoundError" in _feedback(course, "carol", assignment)
