@@ -1,4 +1,4 @@
-"""Command line: ``python -m grader grade`` and ``python -m grader bench``."""
+"""Command line: ``python -m grader grade``, ``feedback-zip`` and ``bench``."""
 from __future__ import annotations
 
 import argparse
@@ -31,10 +31,28 @@ def options(args: argparse.Namespace) -> Options:
                    db_url=args.db_url, export=not args.no_export, progress=sys.stderr.isatty())
 
 
+def _feedback_zip(args: argparse.Namespace) -> int:
+    from .course import Course
+    from .delivery import zip_feedback
+
+    course = Course.load(args.course_dir)
+    try:
+        archives = zip_feedback(course.feedback, args.out or course.root / "feedback-zips", args.assignment)
+    except ValueError as err:
+        print(f"python -m grader feedback-zip: {err}", file=sys.stderr)
+        return 2
+    print(f"{len(archives)} archives (one per student) in {archives[0].parent}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _grade_args(sub.add_parser("grade", help="autograde submitted/, write feedback, export, print scores"))
+    pack = sub.add_parser("feedback-zip", help="one zip of feedback pages per student, for an LMS upload")
+    pack.add_argument("--course-dir", type=Path, default=Path("."), help="nbgrader course directory (default: .)")
+    pack.add_argument("--assignment", action="append", help="assignment to include (repeatable; default: all)")
+    pack.add_argument("--out", type=Path, help="folder of the archives (default: <course>/feedback-zips)")
     bench = sub.add_parser("bench", help="submissions graded per minute, serial vs parallel")
     bench.add_argument("--course-dir", type=Path, default=Path(__file__).resolve().parent.parent / "tests/fixtures/grader_course",
                        help="course whose answer keys are submitted as every student's work")
@@ -52,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(format_table(rows))
         return 0
+    if args.command == "feedback-zip":
+        return _feedback_zip(args)
     from .bench import run_bench
 
     run_bench(args.course_dir, args.students, args.jobs, args.sandbox, args.json, args.assignment)
