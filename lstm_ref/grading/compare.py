@@ -9,6 +9,7 @@ from ..gradcheck import TOLERANCES
 from ..gradcheck import to_numpy as _as_numpy  # non-arrays stay as they are, to be reported
 from ._state import reference_settings
 from .cases import Case
+from .mistakes import see
 
 _RTOL = 1e-7  # relative part of the answer tolerance; the absolute part is TOLERANCES
 _MATCH_TOL = 1e-6  # a wrong answer "is" a known mistake when it agrees with it this closely
@@ -55,11 +56,12 @@ def _known(mistakes: list[tuple[str, Callable[[], list]]], mine: list) -> str | 
 
 
 def _diagnose(mistakes: list[tuple[str, Callable[[], list]]], mine: list,
-              localise: Callable[[], list[str]] | None = None) -> str:
-    """Name the known mistake whose outputs equal ``mine``; else say where to look."""
+              localise: Callable[[], list[str]] | None = None, check: str = "") -> str:
+    """Name the known mistake whose outputs equal ``mine`` and where the book explains it;
+    else say where to look."""
     description = _known(mistakes, mine)
     if description:
-        return f"Likely mistake: {description}."
+        return f"Likely mistake: {description}.{see(description, check, indent='  ')}"
     lines = localise() if localise else []
     if lines:
         return "No known mistake matches exactly. Where to look:\n" + "\n".join(f"  * {line}" for line in lines)
@@ -72,7 +74,7 @@ def _verify(name: str, case, labels, mine: list, expected: list, mistakes: Calla
     problems = [p for p in (_problem(f"output {label}", m, e, array_type)
                             for label, m, e in zip(labels, mine, expected)) if p]
     if problems:
-        _fail(name, case, problems, _diagnose(mistakes(), mine, localise))
+        _fail(name, case, problems, _diagnose(mistakes(), mine, localise, check=name))
 
 
 def _fail(name: str, case: Case, problems: list[str], diagnosis: str = "") -> None:

@@ -1,7 +1,9 @@
-"""Known mistakes: what a wrong answer computes, so that a mismatch can be named."""
+"""Known mistakes: what a wrong answer computes, so that a mismatch can be named, and where
+the book explains the right computation (:data:`SEE`, shown under the mistake's name)."""
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Callable
 
 import numpy as np
@@ -9,6 +11,76 @@ import numpy as np
 from .. import numpy_lstm as ref
 from ..params import GATES, LSTMParams
 from .cases import _GATE_OF, _flatten
+
+# --- where the book explains the right computation -----------------------------------------
+#: Chapter titles, by the chapter's file in ``_toc.yml``.
+CHAPTERS = {
+    "book/cell": "The LSTM cell",
+    "book/sequence": "Running an LSTM over a sequence",
+    "book/bptt": "Backpropagation through time",
+    "book/gradient_flow": "Why the LSTM keeps gradients alive",
+    "book/experiments": "Long-range dependencies, reproduced",
+}
+#: For each quantity a mistake gets wrong: the chapter and the label of the equation that
+#: computes it right, ``$$ ... $$ (eq:...)`` in the source; a section's heading where the
+#: book has no equation for it.
+SEE = {
+    "sigmoid": ("book/cell", "eq:sigmoid"),
+    "i": ("book/cell", "eq:input-gate"),
+    "f": ("book/cell", "eq:forget-gate"),
+    "g": ("book/cell", "eq:candidate"),
+    "o": ("book/cell", "eq:output-gate"),
+    "c": ("book/cell", "eq:cell-state"),
+    "h": ("book/cell", "eq:hidden-state"),
+    "a": ("book/sequence", "eq:fused-preactivation"),  # stacked blocks i, f, g, o; b; h_{t-1} W_hh
+    "h0, c0": ("book/sequence", "Initial states"),
+    "hs": ("book/sequence", "Shapes"),
+    "dh": ("book/bptt", "eq:bptt-dh"),
+    "do": ("book/bptt", "eq:bptt-do"),
+    "dc": ("book/bptt", "eq:bptt-dc"),
+    "dc_prev": ("book/bptt", "eq:bptt-dc-prev"),
+    "da": ("book/bptt", "eq:bptt-preactivation"),
+    "dW": ("book/bptt", "eq:bptt-dW"),
+    "autograd": ("book/bptt", "The graph of one step"),  # what autograd walks back; .detach() cuts it
+    "numerical gradient": ("book/bptt", "Three ways to trust it"),
+    "grad norms": ("book/gradient_flow", "eq:grad-by-lag"),
+    "training": ("book/experiments", "How the experiments were run"),
+}
+#: The topic of the checks whose mistakes are plain strings (``numpy_checks``).
+TOPIC_OF_CHECK = {"params_from_torch": "a", "params_to_torch": "a", "numerical_gradient": "numerical gradient"}
+
+
+class Named(str):
+    """A mistake's description that knows its topic, a key of :data:`SEE`."""
+
+    topic: str
+
+    def __new__(cls, description: str, topic: str) -> "Named":
+        if topic not in SEE:
+            raise KeyError(f"no entry for {topic!r} in SEE")
+        named = super().__new__(cls, description)
+        named.topic = topic
+        return named
+
+    def __reduce__(self):
+        return Named, (str(self), self.topic)
+
+
+def anchor(target: str) -> str:
+    """The HTML id Sphinx gives an equation label or a heading (docutils' make_id)."""
+    slug = re.sub(r"^[-0-9]+|-+$", "", re.sub(r"[^a-z0-9]+", "-", target.lower().replace("$", "")))
+    return f"equation-{slug}" if target.startswith("eq:") else slug
+
+
+def see(description: str, check: str = "", indent: str = "") -> str:
+    """Lines pointing to the book for a named mistake, each starting with a newline; "" if
+    neither the description (a :class:`Named`) nor the ``check`` has a topic."""
+    topic = getattr(description, "topic", None) or TOPIC_OF_CHECK.get(check)
+    if topic is None:
+        return ""
+    doc, target = SEE[topic]
+    what = f"equation ({target})" if target.startswith("eq:") else f'"{target}"'
+    return f'\n{indent}See {what} in "{CHAPTERS[doc]}":\n{indent}  {doc}.html#{anchor(target)}'
 
 
 def _sigma(z):
@@ -57,27 +129,28 @@ def _step_like_mistakes(run: Callable[..., list]) -> list[tuple[str, Callable[[]
     for order in ("".join(p) for p in itertools.permutations(GATES)):
         if order != "".join(GATES):
             mistakes.append((
-                f"gate order swapped: you read the stacked blocks of W_ih, W_hh and b as "
-                f"({', '.join(order)}); the order is PyTorch's (i, f, g, o)",
+                Named(f"gate order swapped: you read the stacked blocks of W_ih, W_hh and b as "
+                      f"({', '.join(order)}); the order is PyTorch's (i, f, g, o)", "a"),
                 lambda order=order: run(params_fn=lambda p: _permuted(p, order)),
             ))
-    mistakes.append(("bias left out: b is added to every gate's pre-activation", lambda: run(params_fn=_no_bias)))
+    mistakes.append((Named("bias left out: b is added to every gate's pre-activation", "a"),
+                     lambda: run(params_fn=_no_bias)))
     for k, gate in enumerate(GATES):
         acts = list("sstsT")
         wrong = "s" if acts[k] == "t" else "t"
         right = acts[k]
         acts[k] = wrong
         mistakes.append((
-            f"{_NONLINEARITY[wrong]} where {_NONLINEARITY[right]} belongs, in the {gate} gate",
+            Named(f"{_NONLINEARITY[wrong]} where {_NONLINEARITY[right]} belongs, in the {gate} gate", gate),
             lambda acts="".join(acts): run(acts=acts),
         ))
-    mistakes.append(("tanh missing on c in h = o ⊙ tanh(c)", lambda: run(acts="sstsT"[:4] + "-")))
+    mistakes.append((Named("tanh missing on c in h = o ⊙ tanh(c)", "h"), lambda: run(acts="sstsT"[:4] + "-")))
     for k, j in itertools.permutations(range(4), 2):
         blocks = list(range(4))
         blocks[k] = j
         mistakes.append((
-            f"the {GATES[k]} gate reads the wrong block of the pre-activation: rows {_rows(j)} (the {GATES[j]} "
-            f"block) instead of rows {_rows(k)}; the stacked order is i, f, g, o",
+            Named(f"the {GATES[k]} gate reads the wrong block of the pre-activation: rows {_rows(j)} (the "
+                  f"{GATES[j]} block) instead of rows {_rows(k)}; the stacked order is i, f, g, o", "a"),
             lambda blocks=tuple(blocks): run(blocks=blocks),
         ))
     return mistakes
@@ -92,34 +165,38 @@ def _mistakes(name: str, args: tuple) -> list[tuple[str, Callable[[], list]]]:
     if name == "sigmoid":
         (z,) = args
         return [
-            ("sign error: σ(z) = 1 / (1 + e^(-z)), not 1 / (1 + e^z)", lambda: [_sigma(-z)]),
-            ("tanh where σ belongs", lambda: [np.tanh(z)]),
+            (Named("sign error: σ(z) = 1 / (1 + e^(-z)), not 1 / (1 + e^z)", "sigmoid"), lambda: [_sigma(-z)]),
+            (Named("tanh where σ belongs", "sigmoid"), lambda: [np.tanh(z)]),
         ]
     if name in _GATE_OF:
         x, h_prev, W, b = args
         pre = np.concatenate([h_prev, x], axis=1) @ W.T + b
         own, other = (np.tanh, _sigma) if name == "candidate" else (_sigma, np.tanh)
         swapped = "σ where tanh belongs" if name == "candidate" else "tanh where σ belongs"
+        gate = _GATE_OF[name]
         return [
-            ("[x, h] concatenated instead of [h, x]: W's first H columns multiply h_{t-1}", lambda: [own(np.concatenate([x, h_prev], 1) @ W.T + b)]),
-            ("bias left out", lambda: [own(pre - b)]),
-            (swapped, lambda: [other(pre)]),
-            ("bias added after the nonlinearity: it belongs inside, "
-             + ("tanh([h, x] W_gᵀ + b_g)" if name == "candidate" else "σ([h, x] Wᵀ + b)"), lambda: [own(pre - b) + b]),
+            (Named("[x, h] concatenated instead of [h, x]: W's first H columns multiply h_{t-1}", gate),
+             lambda: [own(np.concatenate([x, h_prev], 1) @ W.T + b)]),
+            (Named("bias left out", gate), lambda: [own(pre - b)]),
+            (Named(swapped, gate), lambda: [other(pre)]),
+            (Named("bias added after the nonlinearity: it belongs inside, "
+                   + ("tanh([h, x] W_gᵀ + b_g)" if name == "candidate" else "σ([h, x] Wᵀ + b)"), gate),
+             lambda: [own(pre - b) + b]),
         ]
     if name == "cell_state":
         f, c_prev, i, g = args
         return [
-            ("f and i swapped: f gates the old cell c_{t-1}, i gates the candidate g", lambda: [i * c_prev + f * g]),
-            ("old cell not gated: c = c_{t-1} + i ⊙ g leaves out f", lambda: [c_prev + i * g]),
-            ("g squashed twice: g is already tanh of its pre-activation, so c = f ⊙ c_{t-1} + i ⊙ g with no "
-             "further tanh", lambda: [f * c_prev + i * np.tanh(g)]),
+            (Named("f and i swapped: f gates the old cell c_{t-1}, i gates the candidate g", "c"),
+             lambda: [i * c_prev + f * g]),
+            (Named("old cell not gated: c = c_{t-1} + i ⊙ g leaves out f", "c"), lambda: [c_prev + i * g]),
+            (Named("g squashed twice: g is already tanh of its pre-activation, so c = f ⊙ c_{t-1} + i ⊙ g with no "
+                   "further tanh", "c"), lambda: [f * c_prev + i * np.tanh(g)]),
         ]
     if name == "hidden_state":
         o, c = args
         return [
-            ("tanh missing on c in h = o ⊙ tanh(c)", lambda: [o * c]),
-            ("tanh applied to o ⊙ c instead of c alone", lambda: [np.tanh(o * c)]),
+            (Named("tanh missing on c in h = o ⊙ tanh(c)", "h"), lambda: [o * c]),
+            (Named("tanh applied to o ⊙ c instead of c alone", "h"), lambda: [np.tanh(o * c)]),
         ]
     if name == "lstm_step":
         x, h_prev, c_prev, params = args
@@ -130,9 +207,10 @@ def _mistakes(name: str, args: tuple) -> list[tuple[str, Callable[[], list]]]:
             return [h, c]
 
         return _step_like_mistakes(run) + [
-            ("c_{t-1} left out of the new cell state: c = f ⊙ c_{t-1} + i ⊙ g needs the previous cell", lambda: run(carry_c=False)),
-            ("f gates h_{t-1} instead of c_{t-1}: the forget gate scales the old cell state, c = f ⊙ c_{t-1} + i ⊙ g",
-             lambda: run(carry_c=False, c_from_h=True)),
+            (Named("c_{t-1} left out of the new cell state: c = f ⊙ c_{t-1} + i ⊙ g needs the previous cell", "c"),
+             lambda: run(carry_c=False)),
+            (Named("f gates h_{t-1} instead of c_{t-1}: the forget gate scales the old cell state, "
+                   "c = f ⊙ c_{t-1} + i ⊙ g", "c"), lambda: run(carry_c=False, c_from_h=True)),
         ]
     if name == "lstm_forward":
         x, params = args[:2]
@@ -145,15 +223,18 @@ def _mistakes(name: str, args: tuple) -> list[tuple[str, Callable[[], list]]]:
 
         zeros = np.zeros_like(h0)
         return _step_like_mistakes(run) + [
-            ("the cell state is not carried from step to step: each step must start from the c_t of the step "
-             "before (c = f ⊙ c_{t-1} + i ⊙ g with the c of the previous iteration)", lambda: run(carry_c=False)),
-            ("the hidden state is not carried from step to step: each step must use the h_t of the step "
-             "before in h_{t-1} W_hhᵀ", lambda: run(carry_h=False)),
-            ("initial states ignored: start from h0 and c0 when they are given", lambda: run(h0=zeros, c0=zeros)),
-            ("h0 and c0 swapped", lambda: run(h0=c0, c0=h0)),
-            ("hs holds h_0 .. h_{T-1}: store h_t after the step, not before", lambda: _shifted(run(), h0)),
-            ("every hs[t] is h_T: hs holds the same array T times, changed in place at every step; store a new "
-             "array per step (hs[t] = h into a preallocated hs, or append h.copy())", lambda: _all_last(run())),
+            (Named("the cell state is not carried from step to step: each step must start from the c_t of the step "
+                   "before (c = f ⊙ c_{t-1} + i ⊙ g with the c of the previous iteration)", "c"),
+             lambda: run(carry_c=False)),
+            (Named("the hidden state is not carried from step to step: each step must use the h_t of the step "
+                   "before in h_{t-1} W_hhᵀ", "a"), lambda: run(carry_h=False)),
+            (Named("initial states ignored: start from h0 and c0 when they are given", "h0, c0"),
+             lambda: run(h0=zeros, c0=zeros)),
+            (Named("h0 and c0 swapped", "h0, c0"), lambda: run(h0=c0, c0=h0)),
+            (Named("hs holds h_0 .. h_{T-1}: store h_t after the step, not before", "hs"), lambda: _shifted(run(), h0)),
+            (Named("every hs[t] is h_T: hs holds the same array T times, changed in place at every step; store a "
+                   "new array per step (hs[t] = h into a preallocated hs, or append h.copy())", "hs"),
+             lambda: _all_last(run())),
         ]
     if name == "lstm_step_backward":
         dh, dc, cache = args
@@ -200,27 +281,32 @@ def _backward_mistakes(dhs, cache, dh_T=None, dc_T=None):
         return [np.stack(dxs), dh_next, dc_next, *grads]
 
     return [
-        ("dc not accumulated from the future step: dL/dc_t also gets dc_prev of step t+1", lambda: run(carry_dc=False)),
-        ("dh not accumulated from the future step: dL/dh_t = dhs[t] + dh_prev of step t+1", lambda: run(carry_dh=False)),
+        (Named("dc not accumulated from the future step: dL/dc_t also gets dc_prev of step t+1", "dc"),
+         lambda: run(carry_dc=False)),
+        (Named("dh not accumulated from the future step: dL/dh_t = dhs[t] + dh_prev of step t+1", "dh"),
+         lambda: run(carry_dh=False)),
         *[(d, lambda knobs=knobs: run(**knobs)) for d, knobs in _STEP_BACKWARD_MISTAKES[1:]],
-        ("parameter gradients not summed over time: you kept only the last step's (t = T)", lambda: run(keep_grads=T - 1)),
-        ("parameter gradients not summed over time: you kept only the first step's (t = 1); add each step's with +=", lambda: run(keep_grads=0)),
+        (Named("parameter gradients not summed over time: you kept only the last step's (t = T)", "dW"),
+         lambda: run(keep_grads=T - 1)),
+        (Named("parameter gradients not summed over time: you kept only the first step's (t = 1); add each step's "
+               "with +=", "dW"), lambda: run(keep_grads=0)),
     ]
 
 
 #: Mistakes of one backward step, as knobs of :func:`_step_backward_variant`.
 _STEP_BACKWARD_MISTAKES = [
-    ("dc not accumulated from the future step: add the incoming dc to dL/dc_t", dict(use_dc=False)),
-    ("dh's path through tanh(c_t) left out of dL/dc_t", dict(tanh_path=False)),
-    ("tanh' missing on the candidate: dg must be multiplied by 1 − g² before it enters da (eq:bptt-preactivation)",
+    (Named("dc not accumulated from the future step: add the incoming dc to dL/dc_t", "dc"), dict(use_dc=False)),
+    (Named("dh's path through tanh(c_t) left out of dL/dc_t", "dc"), dict(tanh_path=False)),
+    (Named("tanh' missing on the candidate: dg must be multiplied by 1 − g² before it enters da", "da"),
      dict(tanh_prime=False)),
-    ("σ' taken of the pre-activation: the derivative of σ at a is σ(a)(1 − σ(a)), written with the gate's value "
-     "(i ⊙ (1 − i)), not a ⊙ (1 − a)", dict(sigma_prime_of_a=True)),
-    ("σ' and tanh' evaluated at the pre-activation a: write them with the gates' values, i(1 − i), f(1 − f), "
-     "1 − g², o(1 − o) (eq:bptt-preactivation)", dict(sigma_prime_of_a=True, tanh_prime_of_a=True)),
-    ("f missing in dc_prev: the cell path back is dc_prev = dc_t ⊙ f_t (eq:bptt-dc-prev)", dict(forget=False)),
-    ("dW_hh built from h_t instead of h_{t-1}: the weight multiplied h_{t-1} in this step", dict(h_for_dW="h")),
-    ("do uses c_t instead of tanh(c_t): h = o ⊙ tanh(c), so do = dh ⊙ tanh(c_t)", dict(do_of_c=True)),
+    (Named("σ' taken of the pre-activation: the derivative of σ at a is σ(a)(1 − σ(a)), written with the gate's "
+           "value (i ⊙ (1 − i)), not a ⊙ (1 − a)", "da"), dict(sigma_prime_of_a=True)),
+    (Named("σ' and tanh' evaluated at the pre-activation a: write them with the gates' values, i(1 − i), "
+           "f(1 − f), 1 − g², o(1 − o)", "da"), dict(sigma_prime_of_a=True, tanh_prime_of_a=True)),
+    (Named("f missing in dc_prev: the cell path back is dc_prev = dc_t ⊙ f_t", "dc_prev"), dict(forget=False)),
+    (Named("dW_hh built from h_t instead of h_{t-1}: the weight multiplied h_{t-1} in this step", "dW"),
+     dict(h_for_dW="h")),
+    (Named("do uses c_t instead of tanh(c_t): h = o ⊙ tanh(c), so do = dh ⊙ tanh(c_t)", "do"), dict(do_of_c=True)),
 ]
 
 

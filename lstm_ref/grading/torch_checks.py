@@ -16,7 +16,7 @@ from ._state import reference_settings
 from ._tripwire import LearnerError, _call, _is_learner_code, rule_for
 from .cases import CASES, HIDDEN_CASES, Case, _inputs, _to_torch_args, _torch
 from .compare import _verify
-from .mistakes import _forward_variant, _mistakes
+from .mistakes import Named, _forward_variant, _mistakes, see
 from .numpy_checks import check_function
 
 
@@ -161,8 +161,8 @@ class _Placement:
         return self.mode.__exit__(*exc)
 
 
-_DETACHED = ("h and c are right but their gradients are not: part of the computation is hidden from "
-             "autograd (.detach(), .numpy(), .data or an in-place edit)")
+_DETACHED = Named("h and c are right but their gradients are not: part of the computation is hidden from "
+                  "autograd (.detach(), .numpy(), .data or an in-place edit)", "autograd")
 _CELL_PARAMS = {"weight_ih": ("4H", "D"), "weight_hh": ("4H", "H"), "bias_ih": ("4H",), "bias_hh": ("4H",)}
 
 
@@ -209,7 +209,8 @@ def check_lstm_cell(student_cls, *, hidden: bool = False) -> None:
             wrong_bias = _forward_variant(x.numpy()[None], no_hh, h.numpy(), c.numpy())[1:]
             return [
                 (_DETACHED, lambda: [expected[0], expected[1], None, None, None, None, expected[6]]),
-                ("dropped bias_hh: add both biases, bias_ih + bias_hh", lambda: [*wrong_bias, None, None, None, None, None]),
+                (Named("dropped bias_hh: add both biases, bias_ih + bias_hh", "a"),
+                 lambda: [*wrong_bias, None, None, None, None, None]),
             ] + [
                 (d, lambda run=run: [*run(), None, None, None, None, None]) for d, run in step
             ]
@@ -259,8 +260,9 @@ def check_hidden_grad_norms(student_fn: Callable) -> None:
         if not isinstance(mine, torch.Tensor):
             raise AssertionError(f"{name} must return a torch.Tensor of shape (T,); got {type(mine).__name__}")
         mistakes = lambda: [  # noqa: E731
-            ("norms of the hidden states themselves, not of their gradients", lambda: [torch.stack([h.norm() for h in hs]).detach().numpy()]),
-            ("squared norms: ‖g‖ = sqrt(Σ g²), e.g. g.norm()", lambda: [expected.numpy() ** 2]),
+            (Named("norms of the hidden states themselves, not of their gradients", "grad norms"),
+             lambda: [torch.stack([h.norm() for h in hs]).detach().numpy()]),
+            (Named("squared norms: ‖g‖ = sqrt(Σ g²), e.g. g.norm()", "grad norms"), lambda: [expected.numpy() ** 2]),
         ]
         _verify(name, case, ("norms",), [mine.detach()], [expected.numpy()], mistakes, torch.Tensor)
 
@@ -339,14 +341,15 @@ def _stated_train(model, steps: int, lr: float, *, zero_grad=True, fresh=True, a
 
 
 _TRAIN_MISTAKES = [
-    ("optimizer.zero_grad() is missing: gradients add up over the steps, so every update uses the sum of all "
-     "gradients so far; call it before loss.backward()", dict(zero_grad=False)),
-    ("the same batch is used at every step: draw a fresh one with grading.memory_task(20, 64, seed=step)",
-     dict(fresh=False)),
-    ("the model is never updated: call optimizer.step() after loss.backward() (and optimizer.zero_grad() before "
-     "loss.backward(), not between backward and step)", dict(step=False)),
-    ("lr is ignored: pass it to the optimizer, torch.optim.Adam(model.parameters(), lr=lr)", dict(default_lr=True)),
-    ("the optimizer is SGD: the notebook asks for Adam", dict(adam=False)),
+    (Named("optimizer.zero_grad() is missing: gradients add up over the steps, so every update uses the sum of "
+           "all gradients so far; call it before loss.backward()", "training"), dict(zero_grad=False)),
+    (Named("the same batch is used at every step: draw a fresh one with grading.memory_task(20, 64, seed=step)",
+           "training"), dict(fresh=False)),
+    (Named("the model is never updated: call optimizer.step() after loss.backward() (and optimizer.zero_grad() "
+           "before loss.backward(), not between backward and step)", "training"), dict(step=False)),
+    (Named("lr is ignored: pass it to the optimizer, torch.optim.Adam(model.parameters(), lr=lr)", "training"),
+     dict(default_lr=True)),
+    (Named("the optimizer is SGD: the notebook asks for Adam", "training"), dict(adam=False)),
 ]
 
 
@@ -395,7 +398,7 @@ def check_training(train_fn: Callable, model, losses, *, steps: int = 150, T: in
     _loss_values(losses, steps)
     mistake = _training_mistake(train_fn)
     if mistake:
-        raise AssertionError(f"train does not follow the stated training loop. Likely mistake: {mistake}.")
+        raise AssertionError(f"train does not follow the stated training loop. Likely mistake: {mistake}.{see(mistake)}")
     try:
         check_memory_task(model, T=T, at_least=at_least)
     except AssertionError as err:
