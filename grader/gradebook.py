@@ -44,7 +44,11 @@ def record(db_url: str, course_id: str, assignment: str, student: str, scores: d
     with Gradebook(db_url, course_id) as gb, warnings.catch_warnings():
         # nbgrader's own update_or_create_submission trips SQLAlchemy's autoflush warning
         warnings.simplefilter("ignore")
-        gb.update_or_create_student(student)
+        known = gb.update_or_create_student(student)
+        if known.first_name is None and known.last_name is None:
+            # Formgrader lists "last, first" and shows "None, None" without names; the id
+            # stands in until a roster is imported (`nbgrader db student import students.csv`)
+            known.last_name, known.first_name = student, ""
         kwargs = {"timestamp": timestamp} if timestamp else {}
         sub = gb.update_or_create_submission(assignment, student, **kwargs)
         for nb in sub.notebooks:

@@ -104,8 +104,8 @@ def graded(course) -> dict:
         for student, assignment, nb in _submissions(course):
             if assignment in assignments:
                 _submit(shard, student, assignment, nb)
-    _run_all(shards, "autograde", "*")
-    _run_all(shards, "generate_feedback", "*")
+    _run_all(shards, "autograde", "*", "--force")
+    _run_all(shards, "generate_feedback", "*", "--force")
     scores = {}
     for shard, assignments in zip(shards, SHARDS):
         for folder in ("autograded", "feedback"):
