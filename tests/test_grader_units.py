@@ -282,3 +282,48 @@ def test_the_score_table_shows_pending_manual_grading():
     table = format_table([Row("alice", "03_bptt", 7, 9, pending=2), Row("bob", "01_gates", 3, 9)])
     alice, bob = table.splitlines()[2:4]
     assert alice.endswith("ok, needs manual grading (2 points pending)") and bob.endswith("ok")
+
+
+def test_nbgrader_autograde_refuses_without_a_sandbox_and_says_what_to_do():
+    """Where bubblewrap cannot work, the pipeline nbgrader_config.py registers runs nothing."""
+    import nbformat
+
+    from grader import launch
+
+    execute = launch.SandboxedExecute()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("open('/tmp/ran', 'w')")])
+    with mock.patch.object(launch, "preflight", return_value="bubblewrap (bwrap) is not installed"), \
+            mock.patch.object(launch.RobustExecute, "preprocess") as run:
+        with pytest.raises(launch.SandboxRefused, match=r"not run outside the sandbox: bubblewrap .* `make grade`"):
+            execute.preprocess(nb, {"metadata": {"path": "."}})
+    run.assert_not_called()
+
+
+def test_sandboxed_kernel_command_starts_with_the_launcher(tmp_path):
+    from grader import launch
+
+    execute = launch.SandboxedExecute(memory_mb=512, cpu_s=30)
+    execute._rundir = str(tmp_path)
+    execute.resources = {"metadata": {"path": str(tmp_path)}, "nbgrader": {"student": "alice"}}
+    argv = execute._launcher()
+    assert argv[1] == launch.SANDBOX_PY and "--no-bwrap" not in argv
+    assert argv[argv.index("--workdir") + 1] == str(tmp_path) and argv[argv.index("--memory-mb") + 1] == "512"
+    assert argv[argv.index("--uid") + 1] == str(launch.student_uid("alice")) != str(launch.student_uid("bob"))
+
+
+def test_strip_grader_leaves_the_test_as_written(tmp_path):
+    """What Formgrader shows after autograde: no guard cell, no token line, no frame quoting them."""
+    import nbformat
+
+    from grader.hooks import StripGrader
+    from grader.instrument import MARK
+
+    test = nbformat.v4.new_code_cell("check(f)\n__import__('sys').modules['_grader_guard'].passed(\"ab\")  # grader:token",
+                                     metadata={"nbgrader": {"grade": True, "grade_id": "test_f", "points": 1}})
+    test.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="wrong",
+                                           traceback=["Cell In[3] ... # grader:token", "check.py: wrong"])]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"{MARK}\nrestore()"), test])
+    with mock.patch("grader.hooks.gradebook_sources", return_value={"test_f": "check(f)"}):
+        nb, _ = StripGrader().preprocess(nb, {})
+    assert [c.source for c in nb.cells] == ["check(f)"]
+    assert nb.cells[0].outputs[0].traceback == ["check.py: wrong"]
