@@ -27,45 +27,71 @@ COLORS = {
 }
 
 
-def _arrow(ax, xy_from, xy_to, color, lw=1.6, head=True):
+def _arrow(ax, xy_from, xy_to, color, lw=1.6, head=True, alpha=1.0):
     """A straight wire; ``head`` draws the arrow tip at ``xy_to``."""
     style = "-|>" if head else "-"
     ax.add_patch(
-        FancyArrowPatch(xy_from, xy_to, arrowstyle=style, mutation_scale=11, color=color, lw=lw, shrinkA=0, shrinkB=0)
+        FancyArrowPatch(
+            xy_from, xy_to, arrowstyle=style, mutation_scale=11, color=color, lw=lw, shrinkA=0, shrinkB=0, alpha=alpha
+        )
     )
 
 
-def _wire(ax, points, color, lw=1.6):
+def _wire(ax, points, color, lw=1.6, alpha=1.0):
     """A polyline through ``points`` with an arrow tip on the last segment."""
     for a, b in zip(points[:-2], points[1:-1]):
-        ax.plot([a[0], b[0]], [a[1], b[1]], color=color, lw=lw, solid_capstyle="butt")
-    _arrow(ax, points[-2], points[-1], color, lw)
+        ax.plot([a[0], b[0]], [a[1], b[1]], color=color, lw=lw, solid_capstyle="butt", alpha=alpha)
+    _arrow(ax, points[-2], points[-1], color, lw, alpha=alpha)
 
 
-def _layer(ax, x, y, text, kind, label):
+def _layer(ax, x, y, text, kind, label, alpha=1.0):
     """A learned layer (yellow sigmoid or green tanh box) with the quantity it makes."""
     ax.add_patch(
-        FancyBboxPatch((x - 0.38, y - 0.28), 0.76, 0.56, boxstyle="round,pad=0.02", fc=COLORS[kind], ec="k", lw=1)
+        FancyBboxPatch(
+            (x - 0.38, y - 0.28), 0.76, 0.56, boxstyle="round,pad=0.02", fc=COLORS[kind], ec="k", lw=1, alpha=alpha
+        )
     )
-    ax.text(x, y, text, ha="center", va="center", fontsize=12)
-    ax.text(x - 0.45, y + 0.45, label, ha="right", va="center", fontsize=12)
+    ax.text(x, y, text, ha="center", va="center", fontsize=12, alpha=alpha)
+    ax.text(x - 0.45, y + 0.45, label, ha="right", va="center", fontsize=12, alpha=alpha)
 
 
-def _op(ax, x, y, symbol, r=0.22):
+def _op(ax, x, y, symbol, r=0.22, alpha=1.0):
     """A pointwise operation (circle): ``×`` is the Hadamard product ⊙, ``+`` addition."""
-    ax.add_patch(Circle((x, y), r, fc=COLORS["op"], ec="k", lw=1.2, zorder=3))
-    ax.text(x, y, symbol, ha="center", va="center", fontsize=13, zorder=4)
+    ax.add_patch(Circle((x, y), r, fc=COLORS["op"], ec="k", lw=1.2, zorder=3, alpha=alpha))
+    ax.text(x, y, symbol, ha="center", va="center", fontsize=13, zorder=4, alpha=alpha)
 
 
-def draw_cell(ax=None):
+#: How faint the parts of the cell outside a highlight are drawn.
+FADE = 0.18
+
+#: The parts :func:`draw_cell` can highlight, and what each one lights up.
+HIGHLIGHTS = {
+    "f": "the forget gate f_t and the product that scales c_{t-1}",
+    "ig": "the input gate i_t, the candidate g_t and the sum that writes i_t ⊙ g_t",
+    "c": "the cell update: the product with f_t and the sum with i_t ⊙ g_t",
+    "o": "the output gate o_t and the read-out h_t = o_t ⊙ tanh(c_t)",
+}
+
+
+def draw_cell(ax=None, highlight: str | None = None):
     """The LSTM cell of eq:forget-gate .. eq:hidden-state, in the book's notation.
 
     Returns the figure. Yellow boxes are sigmoid layers (the gates i, f, o), the green box
     the tanh layer that proposes g; circles are elementwise operations; the thick line on
     top is the cell state c, which only meets one × and one + per step.
+
+    ``highlight`` (a key of :data:`HIGHLIGHTS`) draws that part at full strength and the
+    other layers and operations faint; the cell-state line and the inputs always stay.
     """
+    if highlight is not None and highlight not in HIGHLIGHTS:
+        raise ValueError(f"highlight must be one of {sorted(HIGHLIGHTS)} or None, got {highlight!r}")
     if ax is None:
         _, ax = plt.subplots(figsize=(8.4, 4.6))
+
+    def alpha(*parts: str) -> float:
+        """Full strength when no highlight is asked for or one of ``parts`` is the highlight."""
+        return 1.0 if highlight is None or highlight in parts else FADE
+
     ax.set_xlim(-0.4, 10.4)
     ax.set_ylim(-0.2, 5.9)
     ax.set_aspect("equal")
@@ -77,8 +103,8 @@ def draw_cell(ax=None):
     cc, hc = COLORS["c"], COLORS["h"]
 
     # cell state: c_{t-1} -> (× f) -> (+ i⊙g) -> c_t
-    _op(ax, x_f, y_c, "×")
-    _op(ax, 4.7, y_c, "+")
+    _op(ax, x_f, y_c, "×", alpha=alpha("f", "c"))
+    _op(ax, 4.7, y_c, "+", alpha=alpha("ig", "c"))
     ax.plot([-0.2, x_f - 0.22], [y_c, y_c], color=cc, lw=3.2)
     ax.plot([x_f + 0.22, 4.7 - 0.22], [y_c, y_c], color=cc, lw=3.2)
     _arrow(ax, (4.7 + 0.22, y_c), (10.2, y_c), cc, lw=3.2)
@@ -93,33 +119,36 @@ def draw_cell(ax=None):
     ax.text(2.1, y_bus - 0.35, r"$[h_{t-1}, x_t]$", fontsize=10, color=hc)
 
     # the four learned layers, each fed by the bus
-    for x, text, kind, label in (
-        (x_f, r"$\sigma$", "sigma", r"$f_t$"),
-        (x_i, r"$\sigma$", "sigma", r"$i_t$"),
-        (x_g, r"$\tanh$", "tanh", r"$g_t$"),
-        (x_o, r"$\sigma$", "sigma", r"$o_t$"),
+    for x, text, kind, label, part in (
+        (x_f, r"$\sigma$", "sigma", r"$f_t$", "f"),
+        (x_i, r"$\sigma$", "sigma", r"$i_t$", "ig"),
+        (x_g, r"$\tanh$", "tanh", r"$g_t$", "ig"),
+        (x_o, r"$\sigma$", "sigma", r"$o_t$", "o"),
     ):
-        _arrow(ax, (x, y_bus), (x, y_gate - 0.28), hc)
-        _layer(ax, x, y_gate, text, kind, label)
+        _arrow(ax, (x, y_bus), (x, y_gate - 0.28), hc, alpha=alpha(part))
+        _layer(ax, x, y_gate, text, kind, label, alpha=alpha(part))
 
     # forget: f_t scales c_{t-1}
-    _arrow(ax, (x_f, y_gate + 0.28), (x_f, y_c - 0.22), hc)
+    _arrow(ax, (x_f, y_gate + 0.28), (x_f, y_c - 0.22), hc, alpha=alpha("f", "c"))
     # input: i_t ⊙ g_t is written to the cell
-    _op(ax, 4.7, 3.7, "×")
-    _wire(ax, [(x_i, y_gate + 0.28), (x_i, 3.7), (4.7 - 0.22, 3.7)], hc)
-    _wire(ax, [(x_g, y_gate + 0.28), (x_g, 3.7), (4.7 + 0.22, 3.7)], hc)
-    _arrow(ax, (4.7, 3.7 + 0.22), (4.7, y_c - 0.22), hc)
+    _op(ax, 4.7, 3.7, "×", alpha=alpha("ig"))
+    _wire(ax, [(x_i, y_gate + 0.28), (x_i, 3.7), (4.7 - 0.22, 3.7)], hc, alpha=alpha("ig"))
+    _wire(ax, [(x_g, y_gate + 0.28), (x_g, 3.7), (4.7 + 0.22, 3.7)], hc, alpha=alpha("ig"))
+    _arrow(ax, (4.7, 3.7 + 0.22), (4.7, y_c - 0.22), hc, alpha=alpha("ig", "c"))
     # output: h_t = o_t ⊙ tanh(c_t)
-    ax.add_patch(FancyBboxPatch((x_out - 0.4, 3.5), 0.8, 0.44, boxstyle="round,pad=0.02", fc="white", ec="k", lw=1))
-    ax.text(x_out, 3.72, r"$\tanh$", ha="center", va="center", fontsize=11)
-    _arrow(ax, (x_out, y_c), (x_out, 3.94), cc, lw=1.6)
-    _op(ax, x_out, y_gate, "×")
-    _arrow(ax, (x_out, 3.5), (x_out, y_gate + 0.22), hc)
-    _arrow(ax, (x_o + 0.38, y_gate), (x_out - 0.22, y_gate), hc)
-    _wire(ax, [(x_out, y_gate - 0.22), (x_out, 0.85), (10.2, 0.85)], hc)
-    ax.text(9.6, 1.05, r"$h_t$", fontsize=13)
-    _wire(ax, [(8.6, 0.85), (8.6, 2.2), (10.2, 2.2)], hc)
-    ax.text(9.25, 2.4, "to loss", fontsize=9)
+    a_o = alpha("o")
+    ax.add_patch(
+        FancyBboxPatch((x_out - 0.4, 3.5), 0.8, 0.44, boxstyle="round,pad=0.02", fc="white", ec="k", lw=1, alpha=a_o)
+    )
+    ax.text(x_out, 3.72, r"$\tanh$", ha="center", va="center", fontsize=11, alpha=a_o)
+    _arrow(ax, (x_out, y_c), (x_out, 3.94), cc, lw=1.6, alpha=a_o)
+    _op(ax, x_out, y_gate, "×", alpha=a_o)
+    _arrow(ax, (x_out, 3.5), (x_out, y_gate + 0.22), hc, alpha=a_o)
+    _arrow(ax, (x_o + 0.38, y_gate), (x_out - 0.22, y_gate), hc, alpha=a_o)
+    _wire(ax, [(x_out, y_gate - 0.22), (x_out, 0.85), (10.2, 0.85)], hc, alpha=a_o)
+    ax.text(9.6, 1.05, r"$h_t$", fontsize=13, alpha=a_o)
+    _wire(ax, [(8.6, 0.85), (8.6, 2.2), (10.2, 2.2)], hc, alpha=a_o)
+    ax.text(9.25, 2.4, "to loss", fontsize=9, alpha=a_o)
     return ax.figure
 
 
