@@ -4,7 +4,9 @@ For each assignment: build the trusted template, make sure the course gradebook 
 the assignment, then run one :mod:`grader.worker` process per student (``--jobs`` at a
 time, each under a wall-clock limit) and, as each one finishes, copy its autograded
 notebooks and feedback into the course and commit its scores.  Finally ``nbgrader
-export`` writes ``grades.csv`` and a table of scores is printed.
+export`` writes ``grades.csv`` and a table of scores is printed.  Each assignment's rows
+(status and wall-clock seconds per student included) are saved in
+``report/grading-run.json`` of the course, which the class report reads.
 """
 from __future__ import annotations
 
@@ -15,12 +17,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
+from .classdata import RUN_FILE, load_run
 from .course import Course, Template, build_template, tool_env
 from .feedback import generate_in_course
 from .gradebook import ensure_assignment, record
@@ -57,6 +61,7 @@ class Row:
     status: str = "ok"
     notes: list[str] = field(default_factory=list)
     pending: float = 0.0  # points of cells that still need a person (manual grading)
+    seconds: float = 0.0  # wall-clock time of this student's grading (worker start to result)
 
 
 def _timestamp(submission: Path):
@@ -89,6 +94,30 @@ def run_worker(spec: dict, timeout: int) -> dict:
         tail = log_file.read_text()[-2000:]
         return {"ok": False, "status": "error", "error": f"worker exited with {proc.returncode}: {tail}"}
     return json.loads(result_file.read_text())
+
+
+def timed_worker(spec: dict, timeout: int) -> dict:
+    """:func:`run_worker`, with its wall-clock duration in ``seconds``."""
+    start = time.monotonic()
+    result = run_worker(spec, timeout)
+    return {**result, "seconds": time.monotonic() - start}
+
+
+def save_run(course_root: Path, rows: list[Row]) -> Path:
+    """Write ``rows`` to ``report/grading-run.json``, replacing earlier rows of the same
+    assignments and keeping those of the others."""
+    path = course_root / RUN_FILE
+    graded = {r.assignment for r in rows}
+    try:
+        kept = [r for r in load_run(course_root) if r.get("assignment") not in graded]
+    except ValueError:  # an unreadable file is replaced
+        kept = []
+    merged = sorted(kept + [asdict(r) for r in rows], key=lambda r: (r["assignment"], r["student"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"rows": merged}, indent=1))
+    tmp.replace(path)  # a reader never sees half a file
+    return path
 
 
 def _replace_dir(src: Path | None, dst: Path) -> None:
@@ -133,7 +162,7 @@ def grade_assignment(course: Course, assignment: str, opts: Options, work: Path,
             spec = dict(base, student=student, submission=str(course.submitted / student / assignment),
                         tmp=str(work / "s" / str(i)), uid=FIRST_UID + i)  # short: the kernel's sockets live
                                                                             # below it (107-byte limit on their paths)
-            futures[pool.submit(run_worker, spec, opts.student_timeout)] = student, Path(spec["tmp"])
+            futures[pool.submit(timed_worker, spec, opts.student_timeout)] = student, Path(spec["tmp"])
         bar = tqdm(total=len(futures), desc=f"grading {assignment}", unit="student", disable=not opts.progress)
         for future in as_completed(futures):
             student, tmp = futures[future]
@@ -150,7 +179,7 @@ def grade_assignment(course: Course, assignment: str, opts: Options, work: Path,
             status = "ok" if result.get("ok") else result.get("status", "error")
             if result.get("ok") and result.get("broken"):
                 status = "broken"
-            row = Row(student, assignment, score, max_score, status, _notes(result), pending)
+            row = Row(student, assignment, score, max_score, status, _notes(result), pending, result["seconds"])
             rows.append(row)
             log(f"graded {student} {assignment}: {score:g}/{max_score:g} [{status}]", flush=True)
             shutil.rmtree(tmp, ignore_errors=True)
@@ -188,7 +217,9 @@ def grade_course(course_dir: Path, assignments: list[str] | None = None, opts: O
         for assignment in wanted:
             if not (course.source / assignment).is_dir():
                 raise ValueError(f"assignment {assignment!r} has no source folder {course.source / assignment}")
-            rows += grade_assignment(course, assignment, opts, Path(work) / assignment, log)
+            graded = grade_assignment(course, assignment, opts, Path(work) / assignment, log)
+            save_run(course.root, graded)
+            rows += graded
     if opts.export:
         export(course)
     return rows
