@@ -1,4 +1,4 @@
-"""Command line: ``python -m grader grade``, ``feedback-zip`` and ``bench``."""
+"""Command line: ``python -m grader grade``, ``report``, ``feedback-zip`` and ``bench``."""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +23,36 @@ def _grade_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory-mb", type=int, default=d.memory_mb, help="address-space limit of a kernel")
     p.add_argument("--cpu-s", type=int, default=d.cpu_s, help="CPU-seconds limit of a kernel")
     p.add_argument("--no-export", action="store_true", help="skip nbgrader export (grades.csv)")
+    p.add_argument("--no-report", action="store_true", help="skip the class report (report/index.html)")
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--course-dir", type=Path, default=Path("."), help="nbgrader course directory (default: .)")
+    p.add_argument("--out", type=Path, help="folder to write the report into (default: <course>/report)")
+    p.add_argument("--db-url", help="gradebook URL (default: the course's SQLite)")
+
+
+def report(course_dir: Path, out: Path | None, db_url: str | None, prog: str) -> int:
+    """Build the class report; print where it is, or what it needed (exit 2)."""
+    from .report import ReportError, build_report
+
+    try:
+        page = build_report(course_dir, out, db_url)
+    except ReportError as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        return 2
+    print(f"class report: {page}")
+    return 0
+
+
+def report_after_grading(args: argparse.Namespace) -> None:
+    """The class report at the end of ``grade``; the grades are saved already, so a report
+    that cannot be written is said on stderr without failing the grading run."""
+    try:
+        report(args.course_dir, None, args.db_url, "python -m grader grade: no class report")
+    except Exception as err:  # noqa: BLE001 - reported, and `python -m grader report` shows the traceback
+        print(f"python -m grader grade: the grades are saved, but the class report failed ({err!r}); "
+              "run `python -m grader report` to see why", file=sys.stderr)
 
 
 def options(args: argparse.Namespace) -> Options:
@@ -48,7 +78,8 @@ def _feedback_zip(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    _grade_args(sub.add_parser("grade", help="autograde submitted/, write feedback, export, print scores"))
+    _grade_args(sub.add_parser("grade", help="autograde submitted/, write feedback, export, print scores, report"))
+    _report_args(sub.add_parser("report", help="class report (HTML, CSV, Canvas and Moodle files) of the last grading"))
     pack = sub.add_parser("feedback-zip", help="one zip of feedback pages per student, for an LMS upload")
     pack.add_argument("--course-dir", type=Path, default=Path("."), help="nbgrader course directory (default: .)")
     pack.add_argument("--assignment", action="append", help="assignment to include (repeatable; default: all)")
@@ -69,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"python -m grader grade: {err}", file=sys.stderr)
             return 2
         print(format_table(rows))
+        if not args.no_report:
+            report_after_grading(args)
         return 0
+    if args.command == "report":
+        return report(args.course_dir, args.out, args.db_url, "python -m grader report")
     if args.command == "feedback-zip":
         return _feedback_zip(args)
     from .bench import run_bench
