@@ -550,3 +550,103 @@ def test_equation_is_implemented_as_written(label):
     assert label in cited_labels(), f"{label} has a check but no code in lstm_ref cites it"
     assert label in core_labels(), f"{label} has a check but the core chapters do not define it"
     CHECKS[label]()
+
+
+# --- cell.md: the total cell-state Jacobian and the hand-worked step (issue 14) -------------------
+DERIVATION_ONLY["eq:cell-state-jacobian"] = (
+    "the local partial along the cell path, diag(f_t); its total is eq:cell-state-total-jacobian"
+)
+DERIVATION_ONLY["eq:cell-state-total-jacobian"] = (
+    "derived in cell.md; test_total_cell_state_jacobian_matches_autograd checks it against autograd"
+)
+DERIVATION_ONLY.update({
+    label: "a number of the hand-worked step; test_hand_worked_cell_step_matches_the_reference checks it"
+    for label in ("eq:hand-cell-state", "eq:hand-hidden-state", "eq:hand-total-jacobian")
+})
+
+
+def _total_cell_jacobian_by_formula(params, x, h_prev, c_prev, o_prev):
+    """eq:cell-state-total-jacobian for one example: diag(f) + [three terms] diag(o_prev ⊙ tanh'(c_prev))."""
+    H = params.hidden_size
+    a = params.W_ih @ x + params.W_hh @ h_prev + params.b
+    i, f, g = sig(a[:H]), sig(a[H : 2 * H]), np.tanh(a[2 * H : 3 * H])
+    W_hi, W_hf, W_hg = params.W_hh[:H], params.W_hh[H : 2 * H], params.W_hh[2 * H : 3 * H]
+    through_h = (
+        np.diag(c_prev * f * (1 - f)) @ W_hf + np.diag(g * i * (1 - i)) @ W_hi + np.diag(i * (1 - g**2)) @ W_hg
+    )
+    return np.diag(f) + through_h @ np.diag(o_prev * (1 - np.tanh(c_prev) ** 2)), f
+
+
+def _total_cell_jacobian_by_autograd(params, x, c_prev, o_prev):
+    """d c_t / d c_{t-1} by torch.autograd, with h_{t-1} = o_{t-1} ⊙ tanh(c_{t-1}) recomputed from c_{t-1}."""
+    W_ih, W_hh, b, x_t, o_t = (torch.from_numpy(v) for v in (params.W_ih, params.W_hh, params.b, x, o_prev))
+    H = params.hidden_size
+
+    def c_next(c):
+        h = o_t * torch.tanh(c)  # (eq:hidden-state) at step t-1: o_{t-1} does not depend on c_{t-1}
+        a = W_ih @ x_t + W_hh @ h + b
+        i, f, g = torch.sigmoid(a[:H]), torch.sigmoid(a[H : 2 * H]), torch.tanh(a[2 * H : 3 * H])
+        return f * c + i * g
+
+    c0 = torch.from_numpy(c_prev)
+    J = torch.autograd.functional.jacobian(c_next, c0).numpy()
+    # the same c_t as lstm_ref computes from the same state
+    _, c_ref, _ = nl.lstm_step(x[None], (o_prev * np.tanh(c_prev))[None], c_prev[None], params)
+    assert rel_err(c_next(c0).numpy(), c_ref[0]) < 1e-12
+    return J
+
+
+def test_total_cell_state_jacobian_matches_autograd():
+    """eq:cell-state-total-jacobian equals autograd's Jacobian to 1e-12 in float64, and is not diag(f_t)."""
+    for seed in range(5):
+        params = LSTMParams.init(3, 4, seed=seed, forget_bias=1.0)
+        params = LSTMParams(params.W_ih * 2, params.W_hh * 2, params.b)  # larger weights: larger extra terms
+        local = np.random.default_rng(seed)
+        x, c_prev, o_prev = local.standard_normal(3), local.standard_normal(4), local.uniform(0.05, 0.95, 4)
+        J, f = _total_cell_jacobian_by_formula(params, x, o_prev * np.tanh(c_prev), c_prev, o_prev)
+        J_auto = _total_cell_jacobian_by_autograd(params, x, c_prev, o_prev)
+        assert np.max(np.abs(J - J_auto)) < 1e-12, np.max(np.abs(J - J_auto))
+        assert np.max(np.abs(J - np.diag(f))) > 1e-2  # the paths through h_{t-1} are not negligible here
+
+
+def test_total_cell_state_jacobian_reduces_to_the_forget_gate():
+    """The cases cell.md names: no recurrent weights into the gates, or a cell that holds (f ≈ 1, i ≈ 0)."""
+    params = LSTMParams.init(3, 4, seed=11)
+    local = np.random.default_rng(11)
+    x, c_prev, o_prev = local.standard_normal(3), local.standard_normal(4), local.uniform(0.05, 0.95, 4)
+    h_prev = o_prev * np.tanh(c_prev)
+    no_recurrence = LSTMParams(params.W_ih, np.zeros_like(params.W_hh), params.b)
+    J, f = _total_cell_jacobian_by_formula(no_recurrence, x, h_prev, c_prev, o_prev)
+    assert np.array_equal(J, np.diag(f))
+    H = 4
+    hold = params.b.copy()
+    hold[:H], hold[H : 2 * H] = -12.0, 12.0  # input gate shut, forget gate open: the cell holds
+    holding = LSTMParams(params.W_ih, params.W_hh, hold)
+    J, f = _total_cell_jacobian_by_formula(holding, x, h_prev, c_prev, o_prev)
+    assert np.max(np.abs(J - np.diag(f))) < 1e-4
+    assert np.max(np.abs(J - _total_cell_jacobian_by_autograd(holding, x, c_prev, o_prev))) < 1e-12
+
+
+def test_hand_worked_cell_step_matches_the_reference():
+    """book/_scripts/hand_cell.py's scalar step (the opening of cell.md) is lstm_ref's step, to 1e-12."""
+    import sys
+
+    sys.path.insert(0, str(BOOK / "_scripts"))
+    try:
+        import hand_cell
+    finally:
+        sys.path.pop(0)
+    hand = hand_cell.step()
+    gates = {name: (np.array(W), np.array(b)) for name, (W, b) in hand_cell.per_gate_weights().items()}
+    params = LSTMParams.from_gates(gates, input_size=1)
+    x, h_prev, c_prev = (np.array([[v]]) for v in (hand_cell.X, hand_cell.H_PREV, hand_cell.C_PREV))
+    h, c, cache = nl.lstm_step(x, h_prev, c_prev, params)
+    got = {"h": h, "c": c, "i": cache.i, "f": cache.f, "g": cache.g, "o": cache.o, "tanh_c": cache.tanh_c}
+    for name, value in got.items():
+        assert abs(value.item() - hand[name]) < 1e-12, (name, value.item(), hand[name])
+    h_t, c_t, _ = tl.lstm_step(*(torch.from_numpy(v) for v in (x, h_prev, c_prev)), params.to_tensors())
+    assert abs(h_t.item() - hand["h"]) < 1e-12 and abs(c_t.item() - hand["c"]) < 1e-12
+    # the per-gate functions of the chapter give the same gates
+    assert abs(nl.forget_gate(x, h_prev, *params.gate("f")).item() - hand["f"]) < 1e-12
+    # the pre-activations were chosen to be whole numbers, so that the step can be done by hand
+    assert all(float(hand[f"a_{g}"]).is_integer() for g in "ifgo")
