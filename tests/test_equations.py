@@ -650,3 +650,114 @@ def test_hand_worked_cell_step_matches_the_reference():
     assert abs(nl.forget_gate(x, h_prev, *params.gate("f")).item() - hand["f"]) < 1e-12
     # the pre-activations were chosen to be whole numbers, so that the step can be done by hand
     assert all(float(hand[f"a_{g}"]).is_integer() for g in "ifgo")
+
+
+# --- bptt.md: the corrected RNN recursion and the hand-worked backward pass (issue 14) ------------
+DERIVATION_ONLY["eq:bptt-rnn-total"] = (
+    "the forward (total-derivative) recursion of a vanilla RNN, shown to correct the d2l notation"
+)
+
+
+def _hand_bptt():
+    """book/_scripts/hand_bptt.py, the scalar computation that bptt.md prints."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hand_bptt", BOOK / "_scripts" / "hand_bptt.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _hand_bptt_by_reference(hb):
+    """The same example through lstm_ref: forward cache, lstm_backward, and each step's backward."""
+    W_ih, W_hh, b = (np.array(v, dtype=np.float64) for v in hb.stacked())
+    params = LSTMParams(W_ih, W_hh, b)
+    x = np.array(hb.X, dtype=np.float64).reshape(2, 1, 1)  # (T, N, D)
+    hs, _, cache = nl.lstm_forward(x, params)
+    dhs = np.zeros((2, 1, 1))
+    dhs[1] = hs[1] - hb.TARGET  # ℓ_2 = ½ (h_2 - y)², ℓ_1 = 0
+    return params, x, hs, cache, dhs, nl.lstm_backward(dhs, cache)
+
+
+def test_hand_worked_backward_matches_lstm_ref():
+    """Every number of bptt.md's hand-worked example, forward and backward, to 1e-12 in float64."""
+    hb = _hand_bptt()
+    v = hb.worked_example()
+    params, x, hs, cache, dhs, (dx, dh0, dc0, grads) = _hand_bptt_by_reference(hb)
+    H = 1
+    got: dict[str, float] = {}
+    for t in (1, 2):  # forward: the cache holds i, f, g, o (after their nonlinearities), c, tanh c, h
+        for k, gate in enumerate("ifgo"):
+            got[f"{gate}{t}"] = cache.gates[t - 1, 0, k * H]
+        got[f"c{t}"], got[f"tanh_c{t}"], got[f"h{t}"] = cache.cs[t - 1, 0, 0], cache.tanh_cs[t - 1, 0, 0], hs[t - 1, 0, 0]
+        h_prev = 0.0 if t == 1 else hs[0, 0, 0]
+        a = params.W_ih[:, 0] * x[t - 1, 0, 0] + params.W_hh[:, 0] * h_prev + params.b
+        for k, gate in enumerate("ifgo"):
+            got[f"a_{gate}{t}"] = a[k]
+    got["L"] = 0.5 * (hs[1, 0, 0] - hb.TARGET) ** 2
+    # the whole sequence: inputs, initial states, weights (rows i, f, g, o)
+    got["dx1"], got["dx2"], got["dh0"], got["dc0"] = dx[0, 0, 0], dx[1, 0, 0], dh0[0, 0], dc0[0, 0]
+    for k, gate in enumerate("ifgo"):
+        got[f"dW_ih_{gate}"], got[f"dW_hh_{gate}"], got[f"db_{gate}"] = grads.W_ih[k, 0], grads.W_hh[k, 0], grads.b[k]
+    # step by step: the messages each step receives and sends, δa_t, and the gates' δ read out of δa_t
+    dh_next, dc_next = np.zeros((1, 1)), np.zeros((1, 1))
+    for t in (2, 1):
+        got[f"dhp{t}"], got[f"dcp{t}"] = dh_next[0, 0], dc_next[0, 0]
+        got[f"dh{t}"] = dhs[t - 1, 0, 0] + dh_next[0, 0]
+        h_prev = np.zeros((1, 1)) if t == 1 else hs[0]
+        c_prev = np.zeros((1, 1)) if t == 1 else cache.cs[0]
+        _, _, step_cache = nl.lstm_step(x[t - 1], h_prev, c_prev, params)
+        _, dh_next, dc_next, step_grads = nl.lstm_step_backward(dhs[t - 1] + dh_next, dc_next, step_cache)
+        i, f, g, o = (float(cache.gates[t - 1, 0, k]) for k in range(4))
+        da = step_grads.b  # N = 1: δb of one step is δa_t
+        for k, gate in enumerate("ifgo"):
+            got[f"da_{gate}{t}"] = da[k]
+        got[f"di{t}"], got[f"df{t}"] = da[0] / (i * (1 - i)), da[1] / (f * (1 - f))
+        got[f"dg{t}"], got[f"do{t}"] = da[2] / (1 - g**2), da[3] / (o * (1 - o))
+        got[f"dc{t}"] = dc_next[0, 0] / f  # δ⁺c_{t-1} = f_t δc_t (eq:bptt-dc-prev)
+        got[f"dc{t}_h"] = got[f"dc{t}"] - got[f"dcp{t}"]
+        got[f"dl{t}"] = dhs[t - 1, 0, 0]
+    assert abs(dh_next[0, 0] - dh0[0, 0]) < 1e-15 and abs(dc_next[0, 0] - dc0[0, 0]) < 1e-15
+    # torch's lstm_backward gives the same weight gradients
+    _, _, cache_t = tl.lstm_forward(torch.from_numpy(x), params.to_tensors())
+    grads_t = tl.lstm_backward(torch.from_numpy(dhs), cache_t)[3].to_numpy()
+    for name in ("W_ih", "W_hh", "b"):
+        assert np.abs(getattr(grads_t, name) - getattr(grads, name)).max() < 1e-12, name
+
+    computed = {k: value for k, value in v.items() if k not in hb.CHOSEN}
+    assert not set(computed) - set(got), f"numbers of the example the test does not check: {set(computed) - set(got)}"
+    gaps = {k: abs(computed[k] - float(got[k])) for k in computed}
+    assert max(gaps.values()) < 1e-12, sorted(gaps.items(), key=lambda kv: -kv[1])[:5]
+
+
+def test_hand_worked_backward_says_what_the_chapter_says():
+    """The sentences of bptt.md about the example's numbers hold for the numbers the script makes."""
+    v = _hand_bptt().worked_example()
+    assert v["i1"] > 0.5 > v["i2"] and v["f2"] > v["f1"] > 0.5 and v["o2"] > v["o1"] == 0.5  # the gates' jobs
+    assert v["g1"] > 0.9 and v["g2"] < 0  # "a value near 1"; "a negative value" on the blank
+    assert abs(v["dcp1"]) > abs(v["dc1_h"])  # "most of it arrived along the cell lane"
+    assert v["df1"] == 0 and v["da_f1"] == 0  # c_0 = 0: nothing to forget
+    assert v["da_i1"] < 0 < v["da_i2"] and v["db_i"] < 0  # the two uses disagree, step 1 wins
+    assert v["db_f"] < 0 and v["db_o"] < 0  # a larger forget bias and output bias lower the loss
+    assert v["dW_hh_i"] > 0  # "the loss wants the input gate to shut harder when something is stored"
+
+
+def test_bptt_chapter_prints_the_hand_numbers_from_the_script():
+    """bptt.md glues every number of the example from hand_bptt.formatted(); none is typed in."""
+    hb = _hand_bptt()
+    text = (BOOK / "bptt.md").read_text(encoding="utf-8")
+    assert "hand_bptt.formatted()" in text and 'glue(f"hb_{name}", text, display=False)' in text
+    keys = re.findall(r"\{glue:text\}`hb_(\w+)`", text)
+    formatted = hb.formatted()
+    assert not set(keys) - set(formatted), f"glued names the script does not make: {set(keys) - set(formatted)}"
+    # every number of the example is printed, except δx_t (the tables stop at δa_t and the
+    # messages) and the h-path share of δc_2, which is all of δc_2
+    assert set(formatted) - set(keys) == {"dx1", "dx2", "dc2_h"}, set(formatted) - set(keys)
+    # the section itself types no decimal number (the chosen inputs are small integers)
+    section = text[text.index("## A backward pass by hand"):text.index("## The graph of one step")]
+    prose = re.sub(r"```.*?```", "", section, flags=re.S)
+    assert not re.findall(r"\d\.\d", prose), re.findall(r".{20}\d\.\d.{20}", prose)
+    # what is printed is the value rounded to four decimals (or the chosen value as typed)
+    for key, value in hb.worked_example().items():
+        shown = float(formatted[key].replace("\u2212", "-"))
+        assert abs(shown - value) <= (0 if key in hb.CHOSEN else 5e-5), key
