@@ -2,15 +2,22 @@
 # # Assignment 1: the gates of one LSTM cell
 #
 # You will write the LSTM cell piece by piece in NumPy, one function per equation of the
-# chapter *The LSTM cell*, then one fused time step. Every function has exactly the name
-# and signature of `lstm_ref.numpy_lstm`, and each test compares yours with the reference
-# on the same random inputs (several shapes, `N = 1`, `D ≠ H`, large inputs, float64).
+# chapter *The LSTM cell*, then one fused time step as in *Running an LSTM over a sequence*.
+# Read those two chapters of the book first; each section below names the equations it
+# practises, by their label in the book, and the address of that place in the book's HTML
+# (relative to the book's root, e.g. `_build/html/`). Every function has exactly the name
+# and signature of `lstm_ref.numpy_lstm`, and each test compares yours with the reference on
+# the same random inputs (several shapes, $N = 1$, $D \neq H$, large inputs, float64).
 #
-# Notation: `N` batch, `D` input features, `H` hidden units; gate order `i, f, g, o`.
+# **Notation** (the book's *Notation* page, `book/notation.html`): $N$ sequences in a batch,
+# $D$ input features, $H$ hidden units; the four layers in the order $i, f, g, o$. The book
+# writes its equations for one example, with column vectors; your functions get a batch of
+# $N$ rows, so a product $W v$ is written `v @ W.T`.
 #
 # - Fill in every cell that says `YOUR CODE HERE` (delete the `raise NotImplementedError()`).
 # - Run the test cell under it. A failing test says which output is wrong, by how much,
-#   and, when your answer matches a known mistake, which one.
+#   and, when your answer matches a known mistake, which one and which equation of the book
+#   to read again.
 # - Do not call `lstm_ref.numpy_lstm` from your answers: an answer that calls the
 #   reference gets no points.
 # - When all visible tests pass, validate: `nbgrader validate gates.ipynb` (or the
@@ -26,9 +33,15 @@ rng = np.random.default_rng(0)
 # %% [markdown]
 # ## 1. The sigmoid
 #
-# σ(z) = 1 / (1 + e^(-z)) (eq:sigmoid). Written like that, `np.exp(-z)` overflows for
-# z = -1000. Make it stable: with `e = np.exp(-np.abs(z))` (never above 1), σ(z) is
-# `1 / (1 + e)` where z ≥ 0 and `e / (1 + e)` where z < 0.
+# **Book:** *The LSTM cell*, equation (eq:sigmoid), `book/cell.html#equation-eq-sigmoid`.
+#
+# $$\sigma(z) = \frac{1}{1 + e^{-z}}.$$
+#
+# Written like that, `np.exp(-z)` overflows for $z = -1000$. Make it stable: with
+# `e = np.exp(-np.abs(z))`, that is $e^{-|z|}$, which is never above 1,
+#
+# $$\sigma(z) = \frac{1}{1 + e^{-|z|}} \text{ where } z \ge 0,
+# \qquad \sigma(z) = \frac{e^{-|z|}}{1 + e^{-|z|}} \text{ where } z < 0.$$
 
 # %% [solution] id=sigmoid
 def sigmoid(z):
@@ -47,15 +60,18 @@ grading.check_function(sigmoid, "sigmoid", hidden=True)
 # %% [markdown]
 # ## 2. The four gates
 #
-# Each gate reads the concatenation `[h_{t-1}, x_t]` (hidden state first) through its
-# own weights `W (H, H + D)` and bias `b (H,)`:
+# **Book:** *The LSTM cell*, equations (eq:forget-gate), (eq:input-gate), (eq:candidate)
+# and (eq:output-gate), from `book/cell.html#equation-eq-forget-gate` on.
 #
-# - input gate i_t = σ(W_i · [h_{t-1}, x_t] + b_i) (eq:input-gate)
-# - forget gate f_t = σ(W_f · [h_{t-1}, x_t] + b_f) (eq:forget-gate)
-# - candidate g_t = tanh(W_g · [h_{t-1}, x_t] + b_g) (eq:candidate)
-# - output gate o_t = σ(W_o · [h_{t-1}, x_t] + b_o) (eq:output-gate)
+# Each of the four layers reads the concatenation $[h_{t-1}, x_t]$ (hidden state first)
+# through its own weights $W$ of shape $(H, H + D)$ and bias $b$ of shape $(H,)$:
 #
-# `x` is `(N, D)` and `h_prev` is `(N, H)`, one row per sequence of the batch, so the
+# - forget gate $f_t = \sigma(W_f [h_{t-1}, x_t] + b_f)$ (eq:forget-gate)
+# - input gate $i_t = \sigma(W_i [h_{t-1}, x_t] + b_i)$ (eq:input-gate)
+# - candidate values $g_t = \tanh(W_g [h_{t-1}, x_t] + b_g)$ (eq:candidate)
+# - output gate $o_t = \sigma(W_o [h_{t-1}, x_t] + b_o)$ (eq:output-gate)
+#
+# `x` is $(N, D)$ and `h_prev` is $(N, H)$, one row per sequence of the batch, so the
 # product is `np.concatenate([h_prev, x], axis=1) @ W.T`. Use your `sigmoid`.
 
 # %% [solution] id=forget_gate
@@ -113,10 +129,12 @@ grading.check_function(output_gate, "output_gate", hidden=True)
 # %% [markdown]
 # ## 3. Cell state and hidden state
 #
-# - c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t (eq:cell-state)
-# - h_t = o_t ⊙ tanh(c_t) (eq:hidden-state)
+# **Book:** *The LSTM cell*, equations (eq:cell-state), `book/cell.html#equation-eq-cell-state`,
+# and (eq:hidden-state), `book/cell.html#equation-eq-hidden-state`.
 #
-# ⊙ is the elementwise product (`*` in NumPy).
+# $$c_t = f_t \odot c_{t-1} + i_t \odot g_t, \qquad h_t = o_t \odot \tanh(c_t).$$
+#
+# $\odot$ is the elementwise product (`*` in NumPy).
 
 # %% [solution] id=cell_state
 def cell_state(f, c_prev, i, g):
@@ -147,16 +165,25 @@ grading.check_function(hidden_state, "hidden_state", hidden=True)
 # %% [markdown]
 # ## 4. One fused time step
 #
-# Real implementations stack the four gates' weights into one matrix, in the order
-# `i, f, g, o` (PyTorch's): `params.W_ih (4H, D)`, `params.W_hh (4H, H)`, `params.b (4H,)`.
-# One product gives all four pre-activations at once (eq:fused-preactivation):
+# **Book:** *Running an LSTM over a sequence*, equations (eq:fused-preactivation),
+# `book/sequence.html#equation-eq-fused-preactivation`, and (eq:concat-split).
 #
-# a_t = x_t W_ih^T + h_{t-1} W_hh^T + b, shape (N, 4H); then
-# i = σ(a[:, 0:H]), f = σ(a[:, H:2H]), g = tanh(a[:, 2H:3H]), o = σ(a[:, 3H:4H]).
+# Real implementations stack the four layers' weights into one matrix, in the order
+# $i, f, g, o$ (PyTorch's): `params.W_ih` $(4H, D)$, `params.W_hh` $(4H, H)$, `params.b`
+# $(4H,)$. One product gives all four pre-activations at once:
+#
+# $$a_t = W_{ih} x_t + W_{hh} h_{t-1} + b \in \mathbb{R}^{4H},$$
+#
+# in code `a = x @ params.W_ih.T + h_prev @ params.W_hh.T + params.b`, of shape $(N, 4H)$.
+# Its four slices of $H$ columns are, in order, the pre-activations $a^i_t, a^f_t, a^g_t, a^o_t$:
+# $i_t = \sigma(a^i_t)$ from `a[:, 0:H]`, $f_t = \sigma(a^f_t)$ from `a[:, H:2H]`,
+# $g_t = \tanh(a^g_t)$ from `a[:, 2H:3H]` and $o_t = \sigma(a^o_t)$ from `a[:, 3H:4H]`;
+# then $c_t$ and $h_t$ as in section 3.
 #
 # Return `(h, c, cache)`; the tests only read `h` and `c`, so `cache` may be anything
 # (`None` is fine) until assignment 3. Use the functions you wrote above where they help.
-# The cell below shows how the per-gate weights relate to the stacked ones.
+# The cell below shows how the per-gate weights relate to the stacked ones: $W_f$ is the
+# $f$ rows of $W_{hh}$ and $W_{ih}$ side by side, $[W_{hf} \mid W_{if}]$ (eq:concat-split).
 
 # %% [code]
 params = LSTMParams.init(input_size=3, hidden_size=2, seed=0)

@@ -3,12 +3,16 @@
 #
 # You will run the LSTM over a batch of sequences, with optional initial states, then port
 # weights between `lstm_ref.LSTMParams` and `torch.nn.LSTM` and check that both compute
-# the same outputs. Names and signatures are those of `lstm_ref.numpy_lstm`; the tests
-# compare your functions with the reference on the same inputs.
+# the same outputs. This practises the chapter *Running an LSTM over a sequence*; read it
+# first. Each section below names the chapter, the equation labels or section it practises,
+# and the address of that place in the book's HTML. Names and signatures are those of
+# `lstm_ref.numpy_lstm`; the tests compare your functions with the reference on the same
+# inputs.
 #
-# Notation: `T` steps, `N` batch, `D` inputs, `H` hidden units. Sequences are
-# time-major: `x` has shape `(T, N, D)`, like `torch.nn.LSTM`'s default. Gate order is
-# `i, f, g, o`: `params.W_ih (4H, D)`, `params.W_hh (4H, H)`, `params.b (4H,)`.
+# **Notation** (the book's *Notation* page, `book/notation.html`): $T$ steps, $N$ sequences
+# in a batch, $D$ inputs, $H$ hidden units. Sequences are time-major: `x` has shape
+# $(T, N, D)$, like `torch.nn.LSTM`'s default. The four layers are stacked in the order
+# $i, f, g, o$: `params.W_ih` $(4H, D)$, `params.W_hh` $(4H, H)$, `params.b` $(4H,)$.
 #
 # Do not call `lstm_ref.numpy_lstm` or the conversions of `LSTMParams` from your answers:
 # an answer that calls them gets no points. Validate with `nbgrader validate sequences.ipynb`.
@@ -24,15 +28,20 @@ torch.set_default_dtype(torch.float64)
 # %% [markdown]
 # ## 1. The forward pass over a sequence
 #
-# For t = 1 .. T: a_t = x_t W_ih^T + h_{t-1} W_hh^T + b (eq:fused-preactivation), then the
-# gates, c_t and h_t exactly as in assignment 1. `h0` and `c0` are `(N, H)`; when they are
-# `None`, start from zeros (with the dtype of `x`).
+# **Book:** *Running an LSTM over a sequence*, equation (eq:fused-preactivation),
+# `book/sequence.html#equation-eq-fused-preactivation`, and the sections "Shapes",
+# "Initial states" and "Hoisting the input projection".
 #
-# Return `(hs, (h_T, c_T), cache)`: `hs (T, N, H)` stacks h_1 .. h_T (not h_0), and
-# `(h_T, c_T)` are the final states. The tests do not read `cache` (use `None`).
+# For $t = 1, \dots, T$: $a_t = W_{ih} x_t + W_{hh} h_{t-1} + b$ (eq:fused-preactivation),
+# then the gates, $c_t$ and $h_t$ exactly as in assignment 1. `h0` and `c0` are $(N, H)$;
+# when they are `None`, start from zeros (with the dtype of `x`).
 #
-# Hint: `x_t @ W_ih.T` does not depend on the previous step, so all T of them can be one
-# product before the loop; only the `h_{t-1}` product has to wait.
+# Return `(hs, (h_T, c_T), cache)`: `hs` $(T, N, H)$ stacks $h_1, \dots, h_T$ (not $h_0$),
+# and `(h_T, c_T)` are the final states. The tests do not read `cache` (use `None`).
+#
+# Hint: $W_{ih} x_t$ does not depend on the previous step, so all $T$ of them can be one
+# product before the loop (`x @ params.W_ih.T` on the whole $(T, N, D)$ array); only the
+# $W_{hh} h_{t-1}$ product has to wait.
 
 # %% [readonly] id=helpers
 def sigmoid(z):
@@ -69,9 +78,15 @@ grading.check_function(lstm_forward, "lstm_forward", hidden=True)
 # %% [markdown]
 # ## 2. From `torch.nn.LSTM` to `LSTMParams`
 #
-# A one-layer `nn.LSTM(D, H)` holds `weight_ih_l0 (4H, D)`, `weight_hh_l0 (4H, H)`, and
-# **two** biases `bias_ih_l0` and `bias_hh_l0` of shape `(4H,)`, in the same gate order
-# `i, f, g, o`. It adds both biases to every pre-activation, so our one bias is their sum.
+# **Book:** *Running an LSTM over a sequence*, section "Exactly `torch.nn.LSTM`",
+# `book/sequence.html#exactly-torch-nn-lstm`; how other libraries store the same weights is
+# in the appendix *Weight layouts across libraries*, `book/layouts.html`.
+#
+# A one-layer `nn.LSTM(D, H)` holds `weight_ih_l0` $(4H, D)$, `weight_hh_l0` $(4H, H)$, and
+# **two** biases `bias_ih_l0` and `bias_hh_l0` of shape $(4H,)$, in the same gate order
+# $i, f, g, o$. It adds both biases to every pre-activation,
+# $a_t = W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh}$, so our one bias is their sum,
+# $b = b_{ih} + b_{hh}$.
 #
 # Write `params_from_torch(lstm)` returning `LSTMParams(W_ih, W_hh, b)` of float64
 # NumPy arrays (`tensor.detach().numpy()`).
@@ -95,9 +110,12 @@ grading.check_params_from_torch(params_from_torch, hidden=True)
 # %% [markdown]
 # ## 3. From `LSTMParams` to `torch.nn.LSTM`
 #
+# **Book:** the same section, "Exactly `torch.nn.LSTM`", `book/sequence.html#exactly-torch-nn-lstm`.
+#
 # Write `params_to_torch(params)` returning a new float64 `nn.LSTM(D, H)` that computes
 # the same function. Copy the weights under `torch.no_grad()` (e.g. `module.weight_ih_l0.copy_(...)`);
-# remember that `nn.LSTM` starts with random values in *both* biases.
+# remember that `nn.LSTM` starts with random values in *both* biases, and that only their
+# sum $b_{ih} + b_{hh}$ has to equal $b$.
 
 # %% [solution] id=params_to_torch
 def params_to_torch(params):
@@ -122,9 +140,12 @@ grading.check_params_to_torch(params_to_torch, hidden=True)
 # %% [markdown]
 # ## 4. Do they agree?
 #
+# **Book:** *Running an LSTM over a sequence*, section "Exactly `torch.nn.LSTM`",
+# `book/sequence.html#exactly-torch-nn-lstm`.
+#
 # Run your `lstm_forward` and `torch.nn.LSTM` on the same sequence and initial states.
-# In float64 the largest difference should be around 1e-15. `nn.LSTM` wants the initial
-# states with a leading layer axis, `(1, N, H)`.
+# In float64 the largest difference should be around $10^{-15}$. `nn.LSTM` wants the initial
+# states with a leading layer axis, $(1, N, H)$.
 
 # %% [code]
 lstm = torch.nn.LSTM(3, 5)

@@ -2,10 +2,19 @@
 # # Assignment 3: backpropagation through time
 #
 # You will write the backward pass of one LSTM step, then of a whole sequence (BPTT), and
-# a centred-difference gradient check to trust them. Names and signatures are those of
-# `lstm_ref.numpy_lstm`; the forward passes come from the reference, so a mistake in a test
-# can only be in your backward pass. Do not call `lstm_ref.numpy_lstm`'s backward functions
-# or `lstm_ref.gradcheck` from your answers: an answer that does gets no points.
+# a centred-difference gradient check to trust them. This practises the chapter
+# *Backpropagation through time*; read it first. Each section below names the equation
+# labels it practises and the address of that place in the book's HTML. Names and
+# signatures are those of `lstm_ref.numpy_lstm`; the forward passes come from the reference,
+# so a mistake in a test can only be in your backward pass. Do not call
+# `lstm_ref.numpy_lstm`'s backward functions or `lstm_ref.gradcheck` from your answers: an
+# answer that does gets no points.
+#
+# **Notation**, the book's: $L$ is the loss, $\delta v = \mathrm{d}L/\mathrm{d}v$ is the
+# **total** derivative of $L$ with respect to $v$ (every path from $v$ to $L$), and the
+# code calls it `dv`; $\partial$ is a local partial derivative of one equation. What step
+# $t + 1$ sends back to step $t$ are the two messages $\delta^{+} h_t$ and $\delta^{+} c_t$:
+# the parts of $\delta h_t$ and $\delta c_t$ that arrive through step $t + 1$.
 #
 # Validate with `nbgrader validate bptt.ipynb`; the last question is graded by hand.
 
@@ -18,18 +27,36 @@ from lstm_ref.numpy_lstm import StepCache, lstm_forward, lstm_step
 # %% [markdown]
 # ## 1. One step backward
 #
-# `lstm_step(x, h_prev, c_prev, params)` returns `(h, c, cache)` with
-# `cache = StepCache(x, h_prev, c_prev, i, f, g, o, tanh_c, params)` (all `(N, ·)` arrays,
-# `tanh_c = tanh(c_t)`). Given `dh = ∂L/∂h_t` and `dc = ∂L/∂c_t` arriving from outside the
-# step (the loss at t and the step t+1), the chapter's equations are:
+# **Book:** *Backpropagation through time*, equations (eq:bptt-dh) to (eq:bptt-dh-prev) and
+# (eq:bptt-dW), from `book/bptt.html#equation-eq-bptt-dh` on.
 #
-# - do = dh ⊙ tanh(c_t) (eq:bptt-do)
-# - dc_total = dc + dh ⊙ o ⊙ (1 − tanh²(c_t)): both paths into c_t (eq:bptt-dc)
-# - df = dc_total ⊙ c_{t−1}, di = dc_total ⊙ g, dg = dc_total ⊙ i (eq:bptt-gates)
-# - dc_prev = dc_total ⊙ f (eq:bptt-dc-prev)
-# - da = [di ⊙ i(1−i), df ⊙ f(1−f), dg ⊙ (1−g²), do ⊙ o(1−o)], shape (N, 4H), order i, f, g, o (eq:bptt-preactivation)
-# - dx = da W_ih, dh_prev = da W_hh (eq:bptt-dx, eq:bptt-dh-prev)
-# - dW_ih = daᵀ x, dW_hh = daᵀ h_{t−1}, db = Σ_n da (eq:bptt-dW)
+# `lstm_step(x, h_prev, c_prev, params)` returns `(h, c, cache)` with
+# `cache = StepCache(x, h_prev, c_prev, i, f, g, o, tanh_c, params)` (all $(N, \cdot)$ arrays,
+# `tanh_c` $= \tanh(c_t)$). `lstm_step_backward(dh, dc, cache)` receives:
+#
+# - `dh` $= \delta h_t = \partial \ell_t / \partial h_t + \delta^{+} h_t$, already total: the
+#   loss's own term at step $t$ plus the message from step $t + 1$ (eq:bptt-dh);
+# - `dc` $= \delta^{+} c_t$, the message from step $t + 1$ along the cell state; the path
+#   from $c_t$ through $h_t$ is still to be added, by this step (eq:bptt-dc).
+#
+# The chapter's equations, elementwise:
+#
+# - $\delta o_t = \delta h_t \odot \tanh(c_t)$ (eq:bptt-do)
+# - $\delta c_t = \delta h_t \odot o_t \odot (1 - \tanh^2 c_t) + \delta^{+} c_t$: both paths
+#   into $c_t$ (eq:bptt-dc)
+# - $\delta f_t = \delta c_t \odot c_{t-1}$, $\delta i_t = \delta c_t \odot g_t$,
+#   $\delta g_t = \delta c_t \odot i_t$ (eq:bptt-gates)
+# - $\delta^{+} c_{t-1} = f_t \odot \delta c_t$, the message along the cell state to step
+#   $t - 1$, returned as `dc_prev` (eq:bptt-dc-prev)
+# - $\delta a_t = [\delta i_t \odot i_t (1 - i_t),\ \delta f_t \odot f_t (1 - f_t),\
+#   \delta g_t \odot (1 - g_t^2),\ \delta o_t \odot o_t (1 - o_t)]$, of shape $(N, 4H)$ in
+#   the order $i, f, g, o$ (eq:bptt-preactivation)
+# - $\delta x_t = W_{ih}^{\top} \delta a_t$ (eq:bptt-dx) and
+#   $\delta^{+} h_{t-1} = W_{hh}^{\top} \delta a_t$ (eq:bptt-dh-prev), returned as `dx` and
+#   `dh_prev`; with a batch of rows they are `da @ W_ih` and `da @ W_hh`
+# - $\delta W_{ih} = \delta a_t\, x_t^{\top}$, $\delta W_{hh} = \delta a_t\, h_{t-1}^{\top}$,
+#   $\delta b = \delta a_t$, summed over the batch: `da.T @ x`, `da.T @ h_prev`,
+#   `da.sum(axis=0)` (this step's terms of eq:bptt-dW)
 #
 # Return `(dx, dh_prev, dc_prev, grads)` with `grads = LSTMParams(dW_ih, dW_hh, db)`.
 
@@ -56,17 +83,23 @@ grading.check_function(lstm_step_backward, "lstm_step_backward", hidden=True)
 # %% [markdown]
 # ## 2. The whole sequence
 #
+# **Book:** *Backpropagation through time*, equations (eq:bptt-dh), (eq:bptt-dc) and
+# (eq:bptt-dW), `book/bptt.html#equation-eq-bptt-dw`.
+#
 # `lstm_forward(x, params, h0, c0)` returns `(hs, (h_T, c_T), cache)` with a
-# `SequenceCache` whose fields are `x (T, N, D)`, `h0`, `c0 (N, H)`,
-# `gates (T, N, 4H)` (i, f, g, o after their nonlinearities), `cs`, `tanh_cs`, `hs (T, N, H)`
-# (c_1 .. c_T, their tanh, h_1 .. h_T) and `params`.
+# `SequenceCache` whose fields are `x` $(T, N, D)$, `h0`, `c0` $(N, H)$,
+# `gates` $(T, N, 4H)$ ($i, f, g, o$ after their nonlinearities), `cs`, `tanh_cs`, `hs`
+# $(T, N, H)$ ($c_1, \dots, c_T$, their tanh, $h_1, \dots, h_T$) and `params`.
 #
-# Walk t = T .. 1. At each step, the gradient on h_t is the loss's own `dhs[t]` **plus**
-# what step t+1 sent back (eq:bptt-dh); the gradient on c_t is what step t+1 sent back;
-# at t = T these are `dh_T` and `dc_T` (zeros when `None`). Each parameter gradient is
-# **summed** over all steps. Return `(dx (T, N, D), dh0, dc0, grads)`.
+# Walk $t = T, \dots, 1$. At each step, $\delta h_t$ is the loss's own term `dhs[t]`
+# **plus** the message $\delta^{+} h_t$ that step $t + 1$ sent back (eq:bptt-dh); what
+# arrives for $c_t$ is the message $\delta^{+} c_t$ (eq:bptt-dc). At $t = T$ the messages
+# are `dh_T` and `dc_T`, the derivatives of a loss on the final states (zeros when `None`).
+# Each parameter gradient is **summed** over all steps (eq:bptt-dW). Return
+# `(dx, dh0, dc0, grads)`, with `dx` of shape $(T, N, D)$: after $t = 1$ the messages are
+# $\delta h_0$ and $\delta c_0$, which are total because $h_0$ and $c_0$ have no other use.
 #
-# You may use your `lstm_step_backward` with a `StepCache(...)` that you build for each t.
+# You may use your `lstm_step_backward` with a `StepCache(...)` that you build for each $t$.
 
 # %% [solution] id=lstm_backward
 def lstm_backward(dhs, cache, dh_T=None, dc_T=None):
@@ -96,11 +129,17 @@ grading.check_function(lstm_backward, "lstm_backward", hidden=True)
 # %% [markdown]
 # ## 3. A numerical gradient check
 #
+# **Book:** *Backpropagation through time*, section "Three ways to trust it",
+# `book/bptt.html#three-ways-to-trust-it`.
+#
 # `numerical_gradient(f, x, h=1e-6)` returns the centred-difference gradient of the scalar
-# `f()` with respect to the array `x`, which `f` reads: for each entry k, set
+# `f()` with respect to the array `x`, which `f` reads. For each entry $k$: set
 # `x[k] += h`, evaluate, set `x[k] -= 2h`, evaluate, **restore** `x[k]`, and use
-# (f(x + h e_k) − f(x − h e_k)) / 2h, whose error is O(h²). `np.ndindex(x.shape)` walks
-# every index.
+#
+# $$\frac{f(x + h e_k) - f(x - h e_k)}{2h},$$
+#
+# whose error is $O(h^2)$ ($e_k$ is the array with a 1 at entry $k$ and zeros elsewhere).
+# `np.ndindex(x.shape)` walks every index.
 
 # %% [solution] id=numerical_gradient
 def numerical_gradient(f, x, h=1e-6):
@@ -125,11 +164,12 @@ grading.check_numerical_gradient(numerical_gradient, hidden=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# Now check your BPTT with it on a small problem. The loss is L = Σ_t Σ w_t ⊙ h_t for a
-# fixed random `w`, so ∂L/∂h_t = w_t. With h = 1e-5, relative errors below 1e-5 mean your
-# gradients are right: the answer key reaches 1e-7 at worst (on `dW_hh`, whose entries near
-# zero make the relative error large), while a backward pass with one mistake in it gives
-# errors of 1e-2 or more.
+# Now check your BPTT with it on a small problem. The loss is
+# $L = \sum_t \sum_{n, j} w_{t,n,j}\, h_{t,n,j}$ for a fixed random `w`, so
+# $\partial L / \partial h_t = w_t$, passed as `dhs`. With $h = 10^{-5}$, relative errors
+# below $10^{-5}$ mean your gradients are right: the answer key reaches $10^{-7}$ at worst
+# (on `dW_hh`, whose entries near zero make the relative error large), while a backward pass
+# with one mistake in it gives errors of $10^{-2}$ or more.
 
 # %% [code]
 rng = np.random.default_rng(0)
@@ -144,17 +184,24 @@ for name, value, analytic in [("x", x, dx), ("W_ih", params.W_ih, grads.W_ih), (
 # %% [markdown]
 # ## 4. Why the gradient survives (written answer, graded by hand)
 #
-# Using the equation for dc_prev (eq:bptt-dc-prev), explain in a few sentences what
-# happens to ∂L/∂c_{t−k} as k grows when the forget gates stay close to 1, and why a
-# vanilla RNN, whose h_{t−1} reaches h_t only through W_hh and a tanh, behaves differently.
+# **Book:** *Backpropagation through time*, equations (eq:bptt-dc-prev),
+# `book/bptt.html#equation-eq-bptt-dc-prev`, and (eq:bptt-dc-unrolled); *Recurrent networks
+# and their limit*, equation (eq:rnn-jacobian-product), `book/rnn.html#equation-eq-rnn-jacobian-product`.
+#
+# Using (eq:bptt-dc-prev), explain in a few sentences what happens, as $k$ grows, to the
+# part of $\delta c_t$ that reaches $c_{t-k}$ along the cell state when the forget gates
+# stay close to 1, and why a vanilla RNN, whose $h_{t-1}$ reaches $h_t$ only through
+# $W_{hh}$ and a tanh, behaves differently.
 
 # %% [manual] id=written_forget_gate points=2
 # ### BEGIN SOLUTION
-# Along the cell path, dc_prev = dc ⊙ f_t, so the gradient reaching c_{t−k} is the product
-# f_t ⊙ f_{t−1} ⊙ … ⊙ f_{t−k+1} times ∂L/∂c_t (plus other paths). With forget gates near 1
-# that product stays near 1: the gradient is carried back almost unchanged, with no weight
-# matrix and no squashing derivative in the way (the constant error carousel). In a vanilla
-# RNN every step multiplies the gradient by W_hhᵀ diag(1 − h_t²); its size behaves like a
-# power of the largest singular value times tanh' ≤ 1, so it shrinks (or explodes)
-# exponentially in k.
+# Along the cell path, step $t$ sends back $\delta^{+} c_{t-1} = f_t \odot \delta c_t$
+# (eq:bptt-dc-prev), so the part of $\delta c_t$ that reaches $c_{t-k}$ along the cell state
+# alone is $f_t \odot f_{t-1} \odot \dots \odot f_{t-k+1} \odot \delta c_t$ (eq:bptt-dc-unrolled
+# adds the other paths). With forget gates near 1 that product stays near 1: the gradient is
+# carried back almost unchanged, with no weight matrix and no squashing derivative in the way
+# (the constant error carousel). In a vanilla RNN every step multiplies the gradient by
+# $W_{hh}^{\top} \operatorname{diag}(1 - h_t^2)$; its norm is at most a product of factors
+# $\gamma\, \sigma_{\max}(W_{hh})$ with $\gamma \le 1$ (eq:rnn-bound), so it typically
+# shrinks exponentially in $k$, and it can explode only when $\sigma_{\max}(W_{hh}) > 1$.
 # ### END SOLUTION

@@ -4,8 +4,11 @@
 # The same cell again, now in PyTorch: a device-agnostic `lstm_step` that autograd can
 # differentiate, an `nn.Module` cell that is a drop-in for `torch.nn.LSTMCell`, a tiny
 # long-range memory task to train it on, and a look at why its gradients survive where a
-# vanilla RNN's fade. Everything here runs in seconds on a CPU; on a machine with a GPU the
-# same code runs there unchanged.
+# vanilla RNN's fade. Sections 1 and 2 need the first part of the book, up to *Running an
+# LSTM over a sequence*; sections 3 and 4 are easiest after *Why the LSTM keeps gradients
+# alive*. Each section names the chapter and the equation labels or section it practises,
+# and the address of that place in the book's HTML. Everything here runs in seconds on a
+# CPU; on a machine with a GPU the same code runs there unchanged.
 #
 # Do not call `lstm_ref.torch_lstm` or `torch.nn.LSTM`/`nn.LSTMCell` from your answers:
 # an answer that does gets no points. Validate with `nbgrader validate pytorch.ipynb`.
@@ -24,9 +27,13 @@ print("device:", device)
 # %% [markdown]
 # ## 1. One step on tensors
 #
+# **Book:** *Running an LSTM over a sequence*, equation (eq:fused-preactivation),
+# `book/sequence.html#equation-eq-fused-preactivation`, and *The LSTM cell*, equations
+# (eq:cell-state) and (eq:hidden-state).
+#
 # Write `lstm_step(x, h_prev, c_prev, params)` with torch operations: `params` is an
-# `LSTMParams` of tensors (`W_ih (4H, D)`, `W_hh (4H, H)`, `b (4H,)`, gate order
-# i, f, g, o) and the result is `(h, c, cache)` (`cache` may be `None`).
+# `LSTMParams` of tensors (`W_ih` $(4H, D)$, `W_hh` $(4H, H)$, `b` $(4H,)$, gate order
+# $i, f, g, o$) and the result is `(h, c, cache)` (`cache` may be `None`).
 #
 # Device-agnostic means: never name a device or dtype. Every tensor you create must take
 # them from the inputs (`torch.zeros_like(h_prev)`, `x.new_zeros(...)`). The test runs
@@ -58,12 +65,16 @@ grading.check_device_agnostic(lstm_step)
 # %% [markdown]
 # ## 2. The cell as an `nn.Module`
 #
+# **Book:** *Running an LSTM over a sequence*, section "Exactly `torch.nn.LSTM`",
+# `book/sequence.html#exactly-torch-nn-lstm` (PyTorch's two biases).
+#
 # Write `LSTMCell(input_size, hidden_size)` with the parameters of `torch.nn.LSTMCell`:
-# `weight_ih (4H, D)`, `weight_hh (4H, H)`, `bias_ih (4H,)`, `bias_hh (4H,)`, each an
-# `nn.Parameter` drawn from U(−1/√H, 1/√H). `forward(x, state=None)` takes `x (N, D)` and
-# `state = (h, c)` (zeros of the right device and dtype when `None`) and returns the new
-# `(h, c)`. Remember that the cell adds **both** biases. With the same parameter names,
-# `load_state_dict` moves weights between your cell and PyTorch's.
+# `weight_ih` $(4H, D)$, `weight_hh` $(4H, H)$, `bias_ih` $(4H,)$, `bias_hh` $(4H,)$, each an
+# `nn.Parameter` drawn from $U(-1/\sqrt{H}, 1/\sqrt{H})$. `forward(x, state=None)` takes
+# `x` $(N, D)$ and `state = (h, c)` (zeros of the right device and dtype when `None`) and
+# returns the new `(h, c)`. Remember that the cell adds **both** biases,
+# $b = b_{ih} + b_{hh}$. With the same parameter names, `load_state_dict` moves weights
+# between your cell and PyTorch's.
 
 # %% [solution] id=lstm_cell
 class LSTMCell(nn.Module):
@@ -99,8 +110,14 @@ grading.check_lstm_cell(LSTMCell, hidden=True)
 # %% [markdown]
 # ## 3. Train it on a long-range task
 #
-# `grading.memory_task(T, N, seed)` makes `N` sequences of `T` steps, `x (T, N, 2)`: the
-# first step holds a bit (±1) in channel 0, every step holds noise in channel 1, and the
+# **Book:** *Why the LSTM keeps gradients alive*, equation (eq:bias-decay),
+# `book/gradient_flow.html#equation-eq-bias-decay` (why the classifier below starts with a
+# forget-gate bias of 1), and *Long-range dependencies, reproduced*, section "How the
+# experiments were run", `book/experiments.html#how-the-experiments-were-run` (Adam and
+# the training loop).
+#
+# `grading.memory_task(T, N, seed)` makes $N$ sequences of $T$ steps, `x` $(T, N, 2)$: the
+# first step holds a bit ($\pm 1$) in channel 0, every step holds noise in channel 1, and the
 # label is the bit. The classifier below runs your cell over the sequence and reads the
 # last hidden state. Write `train(model, steps, lr)`: Adam on `model.parameters()`,
 # one fresh batch of 64 sequences of length 20 per step (`seed=step`), cross-entropy loss;
@@ -158,10 +175,15 @@ grading.check_training(train, model.cpu(), losses)
 # %% [markdown]
 # ## 4. Gradient flow: LSTM against a vanilla RNN
 #
-# Write `hidden_grad_norms(loss, hs)`: given a scalar `loss` and the list `hs` of hidden
-# states h_1 .. h_T it was computed from, return a tensor of shape `(T,)` holding
-# ‖∂loss/∂h_t‖ (the norm over all entries). `torch.autograd.grad(loss, hs, retain_graph=True)`
-# returns all T gradients at once.
+# **Book:** *Why the LSTM keeps gradients alive*, equations (eq:grad-by-lag),
+# `book/gradient_flow.html#equation-eq-grad-by-lag`, and (eq:cec-product).
+#
+# Write `hidden_grad_norms(loss, hs)`: given a scalar `loss` $L$ and the list `hs` of hidden
+# states $h_1, \dots, h_T$ it was computed from, return a tensor of shape $(T,)$ holding
+# $\lVert \delta h_t \rVert$, the norm over all entries of the total derivative
+# $\delta h_t = \mathrm{d}L/\mathrm{d}h_t$. `torch.autograd.grad(loss, hs, retain_graph=True)`
+# returns all $T$ of them at once: autograd adds up every path from $h_t$ to $L$, which is
+# what makes them total.
 
 # %% [solution] id=hidden_grad_norms
 def hidden_grad_norms(loss, hs):
@@ -175,9 +197,16 @@ def hidden_grad_norms(loss, hs):
 grading.check_hidden_grad_norms(hidden_grad_norms)
 
 # %% [markdown]
-# The loss below depends only on h_T. How much of it reaches h_t, T − t steps earlier?
-# For the vanilla RNN, every step multiplies the gradient by W_hhᵀ and a tanh' ≤ 1, so it
-# fades geometrically; your LSTM's cell path multiplies it by the forget gate only.
+# The loss below, $L = \lVert h_T \rVert^2$, depends only on $h_T$. How much of its gradient
+# reaches $h_t$, $T - t$ steps earlier? In the vanilla RNN every step back multiplies
+# $\delta h$ by $W_{hh}^{\top} \operatorname{diag}(1 - h_t^2)$ (eq:rnn-jacobian). At PyTorch's
+# default initialisation $\sigma_{\max}(W_{hh})$ is a little above 1 (print
+# `torch.linalg.matrix_norm(cell.weight_hh, 2)` to see it), so the bound (eq:rnn-bound)
+# would allow growth; it is the $\tanh'$ factors, all below 1, that make the gradient fade.
+# Your LSTM has a second way back: along the cell state, each step multiplies the message
+# $\delta^{+} c$ by the forget gate $f_t$ alone (eq:bptt-dc-prev), about $\sigma(1) \approx 0.73$
+# with this forget-gate bias, so its curve falls far more slowly. A larger bias makes it
+# reach further still (eq:bias-decay).
 
 # %% [code]
 torch.manual_seed(0)
@@ -190,7 +219,7 @@ for name, cell in [("LSTM (your cell, forget bias 1)", MemoryClassifier(H).cell)
         hs.append(state[0] if isinstance(state, tuple) else state)
     norms = hidden_grad_norms(hs[-1].pow(2).sum(), hs).detach()
     plt.semilogy(range(1, T + 1), norms, label=name)
-plt.xlabel("t")
-plt.ylabel("‖∂L/∂h_t‖, L = ‖h_T‖²")
+plt.xlabel("step $t$")
+plt.ylabel(r"$\Vert \delta h_t \Vert$ for $L = \Vert h_T \Vert^2$")
 plt.legend()
 plt.show()
