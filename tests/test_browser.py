@@ -7,7 +7,9 @@ LaTeX left in the text), every image loaded, no console error and no failed requ
 internal link resolving (its ``#fragment`` included), the search page finding a word of the
 book, and no solution or hidden test of ``solutions/`` anywhere in the output. It saves a
 screenshot of each page at desktop and at phone width under ``test-artifacts/browser/`` for
-a reviewer, and checks that no page is wider than the phone's screen.
+a reviewer, and checks that no page is wider than the phone's screen and that, at desktop
+width, every code block (folded ones opened) shows its longest line without scrolling
+sideways.
 
 ``BOOK_HTML=path/to/html pytest tests/test_browser.py`` checks a book built elsewhere instead
 of building it (the ``built_book`` fixture, as ``make book``).
@@ -97,6 +99,27 @@ async () => {
 """
 
 
+# Runs in the page after its desktop screenshot: opens everything folded (<details>, the
+# toggle-button admonitions), then reports each <pre> whose content is wider than its box,
+# which the reader would see clipped at the right and have to scroll sideways.
+CODE_WIDTH_JS = """
+() => {
+  document.querySelectorAll("details").forEach(d => { d.open = true; });
+  document.querySelectorAll(".toggle-hidden").forEach(el => el.classList.remove("toggle-hidden"));
+  return [...document.querySelectorAll("pre")]
+    .filter(pre => pre.scrollWidth > pre.clientWidth)
+    .map(pre => {
+      const lines = pre.textContent.split("\\n");
+      const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), "");
+      return {
+        width: pre.scrollWidth, column: pre.clientWidth, longest: longest.length,
+        first: (lines.find(line => line.trim()) || "").trim().slice(0, 72),
+      };
+    });
+}
+"""
+
+
 # --- a folder served on loopback -------------------------------------------------------------------
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the base class's argument name
@@ -166,6 +189,7 @@ class PageReport:
     ids: set[str] = field(default_factory=set)
     math: int = 0
     images: int = 0
+    wide_code: list[str] = field(default_factory=list)  # code blocks wider than the desktop column
 
 
 def _offline_page(context, site: Site, problems: list[str]):
@@ -192,7 +216,8 @@ def check_page(context, site: Site, name: str, shots: Path | None = None) -> Pag
     """Open ``site``'s page ``name`` offline and check its mathematics, images and layout.
 
     The page is opened twice, at desktop and at phone width (a fresh load, as a phone
-    would); screenshots go to ``shots/<name>.png`` and ``shots/phone/<name>.png``.
+    would); screenshots go to ``shots/<name>.png`` and ``shots/phone/<name>.png``. At
+    desktop width, code blocks that scroll sideways go to ``wide_code``.
     """
     report = PageReport(name)
     redirect = REDIRECT.search(site.file_of(site.url + name).read_text(errors="replace"))
@@ -211,6 +236,12 @@ def check_page(context, site: Site, name: str, shots: Path | None = None) -> Pag
             if folder:
                 folder.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(folder / shot), full_page=True)
+            if viewport is DESKTOP:  # after the screenshot: it opens what is folded
+                report.wide_code = [
+                    f"{name}: code block {pre['width']}px wide in a {pre['column']}px column "
+                    f"(longest line {pre['longest']} characters), first line {pre['first']!r}"
+                    for pre in page.evaluate(CODE_WIDTH_JS)
+                ]
         finally:
             page.close()
         if viewport is PHONE:
@@ -354,6 +385,14 @@ def test_the_book_has_mathematics_and_figures_to_check(page_reports):
     assert page_reports["book/applications.html"].images >= 3
 
 
+def test_code_blocks_fit_the_desktop_column(page_reports):
+    # At 1280 px every code block, folded ones included, shows its longest line: nothing is
+    # clipped at the right. The book's CSS (book/_ext/static/offline_html.css) gives code
+    # about 92 characters at that width; a longer line is for the code to shorten.
+    wide = [line for report in page_reports.values() for line in report.wide_code]
+    assert not wide, f"{len(wide)} code blocks scroll sideways at {DESKTOP['width']} px:\n" + "\n".join(wide)
+
+
 def test_every_internal_link_resolves(book_site, page_reports):
     problems = broken_links(book_site, page_reports)
     assert not problems, "\n".join(problems)
@@ -392,6 +431,8 @@ BROKEN_PAGE = """<!DOCTYPE html>
 <img src="missing.png" alt="a figure that is not there">
 <a href="nowhere.html">a page that does not exist</a> <a href="#no-such-anchor">an anchor that does not exist</a>
 <div style="width: 2000px">a figure too wide for a phone</div>
+<pre>def too_wide(): return "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"</pre>
+<details><summary>folded</summary><pre>folded_but_too_wide = "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"</pre></details>
 <script>console.error("something broke")</script>
 </body></html>
 """
@@ -401,7 +442,8 @@ GOOD_PAGE = """<!DOCTYPE html>
 <title>good</title><script defer src="mathjax/tex-mml-chtml.js"></script></head>
 <body><p>Inline <span class="math">\\(f_t = \\sigma(z)\\)</span>.</p>
 <div class="math">\\[c_t = f_t \\odot c_{t-1} + i_t \\odot g_t\\]</div>
-<img src="dot.png" alt="a dot"> <a href="#top" id="top">top</a></body></html>
+<img src="dot.png" alt="a dot"> <a href="#top" id="top">top</a>
+<details><summary>folded</summary><pre>def fits(): return 1</pre></details></body></html>
 """
 
 
@@ -441,6 +483,8 @@ def test_checker_reports_raw_latex_broken_images_console_errors_and_network(brow
     ]
     missing = [e for e in expected if e not in problems]
     assert not missing, f"the checker did not report {missing}; it reported:\n{problems}"
+    firsts = sorted(line.split("first line ")[1][:20] for line in report.wide_code)
+    assert firsts == ["'def too_wide(): ret", "'folded_but_too_wide"], report.wide_code
 
 
 def test_checker_passes_a_correct_page_with_local_mathjax(browser, tmp_path):
@@ -448,7 +492,7 @@ def test_checker_passes_a_correct_page_with_local_mathjax(browser, tmp_path):
         report = check_page(browser, site, "page.html")
         links = broken_links(site, {"page.html": report})
     assert report.math == 2 and report.images == 1
-    assert not report.problems + links, report.problems + links
+    assert not report.problems + links + report.wide_code, report.problems + links + report.wide_code
 
 
 def test_leak_check_finds_published_solutions_and_hidden_tests(tmp_path):
