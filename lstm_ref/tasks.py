@@ -164,3 +164,73 @@ def temporal_order(
     x = torch.nn.functional.one_hot(symbols, len(ORDER_SYMBOLS))  # (L, N, 8)
     y = 2 * first + second  # XX=0, XY=1, YX=2, YY=3
     return OrderBatch(x.to(device, dtype), y.to(device), torch.stack([t1, t2], dim=1).to(device))
+
+
+# --- associative recall (book/xlstm.md) -------------------------------------------------------------
+class RecallBatch(NamedTuple):
+    """One batch of the associative-recall task."""
+
+    x: Tensor  # (L, N, K + V + 1): one-hot key, one-hot value, query flag; L = P + gap + 1
+    y: Tensor  # (N,) long: the value stored with the queried key, in 0..V-1
+    keys: Tensor  # (N, P) long: the keys in the order they were shown, all different
+    values: Tensor  # (N, P) long: the value shown with each key
+    query: Tensor  # (N,) long: which pair (0..P-1) is asked for
+
+
+def associative_recall(
+    P: int,
+    N: int,
+    gen: torch.Generator,
+    *,
+    n_keys: int = 32,
+    n_values: int = 8,
+    gap: int = 0,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> RecallBatch:
+    """A batch of associative recall: P key-value pairs, then a key; answer its value.
+
+    Step p (p = 0..P-1) shows one pair: a key drawn from ``n_keys`` symbols (the P keys of a
+    sequence are all different) and a value drawn from ``n_values`` symbols, both one-hot.
+    Then ``gap`` blank steps (all zeros), then the query step: one of the P keys, chosen
+    uniformly, with the query flag set. The target is the value that was shown with it, so
+    guessing gives accuracy 1 / n_values; a model must hold all P pairs until the end,
+    because it does not know which one will be asked for.
+
+    Key and value arrive on the same step, so a cell can bind them without carrying one of
+    them over to the next step (a single mLSTM layer could not: its k_t and v_t both come
+    from x_t).
+
+    Parameters
+    ----------
+    P : int >= 1, pairs per sequence; P <= n_keys
+    N : int, batch size
+    gen : torch.Generator (see :func:`make_generator`)
+    n_keys, n_values : int >= 1, sizes of the two alphabets
+    gap : int >= 0, blank steps between the last pair and the query
+
+    Returns
+    -------
+    RecallBatch with x (P + gap + 1, N, n_keys + n_values + 1), y (N,), keys, values (N, P), query (N,)
+    """
+    for name, value, low in (("P", P, 1), ("n_keys", n_keys, 1), ("n_values", n_values, 1), ("gap", gap, 0)):
+        if int(value) != value or value < low:
+            raise ValueError(f"{name}={value!r}: expected an integer >= {low}")
+    if P > n_keys:
+        raise ValueError(f"P={P} pairs need P different keys, but n_keys={n_keys}; expected P <= n_keys")
+    _check_sizes("associative-recall task", P, N, T_min=1)
+    keys = torch.rand(N, n_keys, generator=gen).argsort(dim=1)[:, :P]  # (N, P), distinct per row
+    values = torch.randint(0, n_values, (N, P), generator=gen)  # (N, P)
+    query = torch.randint(0, P, (N,), generator=gen)  # (N,)
+    rows = torch.arange(N)
+    K, V = n_keys, n_values
+    x = torch.zeros(P + gap + 1, N, K + V + 1)  # (L, N, K + V + 1)
+    x[:P, :, :K] = torch.nn.functional.one_hot(keys, K).transpose(0, 1).float()  # (P, N, K)
+    x[:P, :, K : K + V] = torch.nn.functional.one_hot(values, V).transpose(0, 1).float()
+    x[-1, rows, keys[rows, query]] = 1.0  # the queried key ...
+    x[-1, :, -1] = 1.0  # ... with the query flag
+    y = values[rows, query]  # (N,)
+    return RecallBatch(x.to(device, dtype), y.to(device), keys.to(device), values.to(device), query.to(device))
+
+
+__all__ += ["RecallBatch", "associative_recall"]
