@@ -48,9 +48,8 @@ from lstm_ref.numpy_lstm import StepCache, lstm_forward, lstm_step
 #   $\delta g_t = \delta c_t \odot i_t$ (eq:bptt-gates)
 # - $\delta^{+} c_{t-1} = f_t \odot \delta c_t$, the message along the cell state to step
 #   $t - 1$, returned as `dc_prev` (eq:bptt-dc-prev)
-# - $\delta a_t = [\delta i_t \odot i_t (1 - i_t),\ \delta f_t \odot f_t (1 - f_t),\
-#   \delta g_t \odot (1 - g_t^2),\ \delta o_t \odot o_t (1 - o_t)]$, of shape $(N, 4H)$ in
-#   the order $i, f, g, o$ (eq:bptt-preactivation)
+# - $\delta a_t = [\delta i_t \odot i_t (1 - i_t),\; \delta f_t \odot f_t (1 - f_t),\; \delta g_t \odot (1 - g_t^2),\; \delta o_t \odot o_t (1 - o_t)]$,
+#   of shape $(N, 4H)$ in the order $i, f, g, o$ (eq:bptt-preactivation)
 # - $\delta x_t = W_{ih}^{\top} \delta a_t$ (eq:bptt-dx) and
 #   $\delta^{+} h_{t-1} = W_{hh}^{\top} \delta a_t$ (eq:bptt-dh-prev), returned as `dx` and
 #   `dh_prev`; with a batch of rows they are `da @ W_ih` and `da @ W_hh`
