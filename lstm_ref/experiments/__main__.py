@@ -1,4 +1,4 @@
-"""Command line: ``python -m lstm_ref.experiments {adding,temporal-order} [options]``.
+"""Command line: ``python -m lstm_ref.experiments {adding,temporal-order,gru} [options]``.
 
 Examples
 --------
@@ -11,6 +11,10 @@ The ablation (variants on one task; ``name:b`` sets the forget-gate bias b)::
 
     python -m lstm_ref.experiments adding --T 50 --seeds 2 \\
         --models plain:0 plain:1 plain:3 nfg noaf cifg peephole --out results/ablation.json
+
+GRU against LSTM at equal parameter count (``gru --help``)::
+
+    python -m lstm_ref.experiments gru adding --T 100 200 --seeds 3 --out results/gru_adding.json
 
 Runs on CUDA when a GPU is present (``--device`` overrides); never needs one.
 """
@@ -32,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m lstm_ref.experiments",
         description="Train RNNs and LSTM variants on the long-lag tasks of Hochreiter & Schmidhuber (1997) "
         "until solved (the 2000 most recent training sequences all correct) and write the results as JSON.",
+        epilog="GRU against LSTM at equal parameter count: python -m lstm_ref.experiments gru --help",
     )
     p.add_argument("task", choices=["adding", "temporal-order"], help="the adding problem (Exp. 4) or the temporal-order task (Exp. 6a)")
     p.add_argument("--T", type=int, nargs="+", default=[d.T], help="minimal sequence lengths (default: %(default)s)")
@@ -59,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["gru"]:  # GRU against LSTM: its own options, in lstm_ref.experiments.gru
+        from .gru import main as gru_main
+
+        return gru_main(argv[1:])
     args = _parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     base = TrainConfig(

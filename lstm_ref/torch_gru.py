@@ -1,0 +1,368 @@
+"""The reference GRU in PyTorch: the same names, signatures and layout as ``numpy_gru``.
+
+Every function runs on the device its inputs are on and never moves data between
+devices; float32 and float64 both work. The functions are plain tensor code, so torch
+autograd can differentiate them too; the hand-written backward functions are what the book
+derives and what :class:`GRUFunction` uses.
+
+``GRU`` is an ``nn.Module`` that is a drop-in for a single-layer ``torch.nn.GRU`` whose
+backward pass is the hand-written BPTT.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+from ._checks import TORCH, check_arrays
+from .gru_params import GRUParams, gru_param_specs
+from .torch_lstm import sigmoid
+
+__all__ = [
+    "GRUParams",
+    "sigmoid",
+    "reset_gate",
+    "update_gate",
+    "candidate",
+    "candidate_cho",
+    "hidden_state",
+    "gru_step",
+    "gru_step_backward",
+    "gru_forward",
+    "gru_backward",
+    "GRUFunction",
+    "GRU",
+]
+
+
+# --- the pieces of one cell, in the per-gate form --------------------------------------------
+def _gate_preactivation(x, h_prev, W, b, W_name: str, b_name: str) -> Tensor:
+    """``W · [h_prev, x] + b`` with the argument checks shared by the two gates."""
+    check_arrays(
+        TORCH,
+        x=(x, ("N", "D")),
+        h_prev=(h_prev, ("N", "H")),
+        **{W_name: (W, ("H", "H+D")), b_name: (b, ("H",))},
+    )
+    hx = torch.cat([h_prev, x], dim=1)  # (N, H + D): [h_{t-1}, x_t]
+    return hx @ W.T + b  # (N, H)
+
+
+def reset_gate(x: Tensor, h_prev: Tensor, W_r: Tensor, b_r: Tensor) -> Tensor:
+    """Reset gate r_t = σ(W_r · [h_{t-1}, x_t] + b_r) (eq:gru-reset-gate).
+
+    Parameters
+    ----------
+    x : (N, D) tensor, input x_t
+    h_prev : (N, H) tensor, previous hidden state h_{t-1}
+    W_r : (H, H + D) tensor, columns ordered ``[h_{t-1}, x_t]``
+    b_r : (H,) tensor, ``b_ir + b_hr``
+
+    Returns
+    -------
+    r : (N, H) tensor in (0, 1)
+    """
+    return sigmoid(_gate_preactivation(x, h_prev, W_r, b_r, "W_r", "b_r"))
+
+
+def update_gate(x: Tensor, h_prev: Tensor, W_z: Tensor, b_z: Tensor) -> Tensor:
+    """Update gate z_t = σ(W_z · [h_{t-1}, x_t] + b_z) (eq:gru-update-gate).
+
+    Shapes as in :func:`reset_gate`; returns z : (N, H) in (0, 1).
+    """
+    return sigmoid(_gate_preactivation(x, h_prev, W_z, b_z, "W_z", "b_z"))
+
+
+def _check_candidate(x, h_prev, r, W_in, b_in, W_hn, b_hn) -> None:
+    check_arrays(
+        TORCH, W_hn=(W_hn, ("H", "H")), x=(x, ("N", "D")), h_prev=(h_prev, ("N", "H")), r=(r, ("N", "H")),
+        W_in=(W_in, ("H", "D")), b_in=(b_in, ("H",)), b_hn=(b_hn, ("H",)),
+    )
+
+
+def candidate(x: Tensor, h_prev: Tensor, r: Tensor, W_in: Tensor, b_in: Tensor, W_hn: Tensor, b_hn: Tensor) -> Tensor:
+    """Candidate n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)) (eq:gru-candidate).
+
+    x : (N, D); h_prev, r : (N, H); W_in : (H, D), b_in : (H,), W_hn : (H, H), b_hn : (H,)
+    -> n : (N, H) tensor in (-1, 1)
+    """
+    _check_candidate(x, h_prev, r, W_in, b_in, W_hn, b_hn)
+    return torch.tanh(x @ W_in.T + b_in + r * (h_prev @ W_hn.T + b_hn))
+
+
+def candidate_cho(x: Tensor, h_prev: Tensor, r: Tensor, W_in: Tensor, b_in: Tensor, W_hn: Tensor, b_hn: Tensor) -> Tensor:
+    """Cho et al.'s candidate ñ_t = tanh(W_in x_t + b_in + W_hn (r_t ⊙ h_{t-1}) + b_hn) (eq:gru-candidate-cho).
+
+    Not what ``nn.GRU`` computes; shapes as in :func:`candidate`.
+    """
+    _check_candidate(x, h_prev, r, W_in, b_in, W_hn, b_hn)
+    return torch.tanh(x @ W_in.T + b_in + (r * h_prev) @ W_hn.T + b_hn)
+
+
+def hidden_state(z: Tensor, n: Tensor, h_prev: Tensor) -> Tensor:
+    """Hidden state h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1} (eq:gru-hidden-state).
+
+    z, n, h_prev : (N, H) tensors -> h : (N, H) tensor
+    """
+    check_arrays(TORCH, z=(z, ("N", "H")), n=(n, ("N", "H")), h_prev=(h_prev, ("N", "H")))
+    return (1.0 - z) * n + z * h_prev
+
+
+# --- one time step, three layers fused into two matrix products --------------------------------
+class StepCache(NamedTuple):
+    """What :func:`gru_step_backward` needs from the forward step."""
+
+    x: Tensor  # (N, D)
+    h_prev: Tensor  # (N, H)
+    r: Tensor  # (N, H)
+    z: Tensor  # (N, H)
+    n: Tensor  # (N, H)
+    hn: Tensor  # (N, H): W_hn h_{t-1} + b_hn
+    params: GRUParams
+
+
+def _cell(ax: Tensor, ah: Tensor, h_prev: Tensor):
+    """Gates and hidden state from ``ax = W_ih x_t + b_ih``, ``ah = W_hh h_{t-1} + b_hh`` (eq:gru-fused-preactivation)."""
+    H = h_prev.shape[1]
+    r = torch.sigmoid(ax[:, :H] + ah[:, :H])  # (eq:gru-reset-gate)
+    z = torch.sigmoid(ax[:, H : 2 * H] + ah[:, H : 2 * H])  # (eq:gru-update-gate)
+    hn = ah[:, 2 * H :]  # W_hn h_{t-1} + b_hn
+    n = torch.tanh(ax[:, 2 * H :] + r * hn)  # (eq:gru-candidate)
+    h = (1.0 - z) * n + z * h_prev  # (eq:gru-hidden-state)
+    return r, z, n, hn, h
+
+
+def _cell_backward(dh, h_prev, r, z, n, hn):
+    """``(dax, dah, dh_direct)``, each (N, 3H) or (N, H), as ``numpy_gru._cell_backward``.
+
+    ``dh`` is δh_t, total. dax and dah are the δ of ``W_ih x_t + b_ih`` and
+    ``W_hh h_{t-1} + b_hh`` (eq:gru-bptt-preactivation); dh_direct = z ⊙ δh_t is the path
+    that skips every weight (eq:gru-bptt-dh-prev).
+    """
+    dn = dh * (1.0 - z)  # (eq:gru-bptt-gates)
+    dz = dh * (h_prev - n)  # (eq:gru-bptt-gates)
+    da_n = dn * (1.0 - n**2)
+    dr = da_n * hn  # (eq:gru-bptt-gates)
+    da_r, da_z = dr * r * (1.0 - r), dz * z * (1.0 - z)
+    dax = torch.cat([da_r, da_z, da_n], dim=1)  # (N, 3H)
+    dah = torch.cat([da_r, da_z, r * da_n], dim=1)  # (N, 3H)
+    return dax, dah, z * dh
+
+
+def gru_step(x: Tensor, h_prev: Tensor, params: GRUParams):
+    """One GRU step from ``W_ih x_t + b_ih`` and ``W_hh h_{t-1} + b_hh`` (eq:gru-fused-preactivation).
+
+    Parameters
+    ----------
+    x : (N, D) tensor
+    h_prev : (N, H) tensor
+    params : GRUParams of tensors, W_ih (3H, D), W_hh (3H, H), b_ih, b_hh (3H,)
+
+    Returns
+    -------
+    h : (N, H) tensor
+    cache : StepCache for :func:`gru_step_backward`
+    """
+    check_arrays(TORCH, **gru_param_specs(params), x=(x, ("N", "D")), h_prev=(h_prev, ("N", "H")))
+    ax = x @ params.W_ih.T + params.b_ih  # (N, 3H)
+    ah = h_prev @ params.W_hh.T + params.b_hh  # (N, 3H)
+    r, z, n, hn, h = _cell(ax, ah, h_prev)
+    return h, StepCache(x, h_prev, r, z, n, hn, params)
+
+
+def gru_step_backward(dh: Tensor, cache: StepCache):
+    """Backward pass of :func:`gru_step` (eq:gru-bptt-dx, eq:gru-bptt-dh-prev, eq:gru-bptt-dW).
+
+    Parameters
+    ----------
+    dh : (N, H) tensor, δh_t = dL/dh_t, total
+    cache : StepCache from :func:`gru_step`
+
+    Returns
+    -------
+    dx : (N, D) tensor
+    dh_prev : (N, H) tensor, δ⁺h_{t-1}
+    grads : GRUParams with dW_ih (3H, D), dW_hh (3H, H), db_ih, db_hh (3H,)
+    """
+    x, h_prev, r, z, n, hn, params = cache
+    check_arrays(TORCH, dh=(dh, ("N", "H")), h=(h_prev, ("N", "H")))
+    dax, dah, dh_direct = _cell_backward(dh, h_prev, r, z, n, hn)
+    dx = dax @ params.W_ih  # (eq:gru-bptt-dx)
+    dh_prev = dh_direct + dah @ params.W_hh  # (eq:gru-bptt-dh-prev)
+    grads = GRUParams(dax.T @ x, dah.T @ h_prev, dax.sum(dim=0), dah.sum(dim=0))  # (eq:gru-bptt-dW)
+    return dx, dh_prev, grads
+
+
+# --- a whole sequence and BPTT -----------------------------------------------------------------
+class SequenceCache(NamedTuple):
+    """What :func:`gru_backward` needs from :func:`gru_forward`."""
+
+    x: Tensor  # (T, N, D)
+    h0: Tensor  # (N, H)
+    gates: Tensor  # (T, N, 3H): r, z, n after their nonlinearities
+    hns: Tensor  # (T, N, H): W_hn h_{t-1} + b_hn
+    hs: Tensor  # (T, N, H): h_1 .. h_T
+    params: GRUParams
+
+
+def _initial_state(x, params, h0):
+    """A zero initial state where none is given, then the shape checks of the sequence."""
+    N = x.shape[1] if isinstance(x, Tensor) and x.ndim == 3 else 0
+    like = x if isinstance(x, Tensor) else params.W_hh
+    h0 = like.new_zeros((N, params.hidden_size)) if h0 is None else h0
+    check_arrays(TORCH, **gru_param_specs(params), x=(x, ("T", "N", "D")), h0=(h0, ("N", "H")))
+    return h0
+
+
+def gru_forward(x: Tensor, params: GRUParams, h0: Tensor | None = None):
+    """Run the GRU over a sequence (eq:gru-fused-preactivation applied at t = 1..T).
+
+    Parameters
+    ----------
+    x : (T, N, D) tensor, time-major
+    params : GRUParams of tensors
+    h0 : (N, H) tensor, initial state (zeros when None)
+
+    Returns
+    -------
+    hs : (T, N, H) tensor, h_1 .. h_T
+    h_T : (N, H) tensor
+    cache : SequenceCache for :func:`gru_backward`
+    """
+    h0 = _initial_state(x, params, h0)
+    T, N, D = x.shape
+    H = params.hidden_size
+    axs = (x.reshape(T * N, D) @ params.W_ih.T + params.b_ih).reshape(T, N, 3 * H)  # hoisted
+    steps = []
+    h = h0
+    for t in range(T):
+        r, z, n, hn, h = _cell(axs[t], h @ params.W_hh.T + params.b_hh, h)
+        steps.append((torch.cat([r, z, n], dim=1), hn, h))
+    gates, hns, hs = (torch.stack(s) for s in zip(*steps))
+    return hs, h, SequenceCache(x, h0, gates, hns, hs, params)
+
+
+def gru_backward(dhs: Tensor | None, cache: SequenceCache, dh_T: Tensor | None = None):
+    """Backpropagation through time over the whole sequence (eq:gru-bptt-dh, eq:gru-bptt-dW).
+
+    Parameters
+    ----------
+    dhs : (T, N, H) tensor or None, dL/dh_t of the loss terms at every step (None: zero)
+    cache : SequenceCache from :func:`gru_forward`
+    dh_T : (N, H) tensor or None, gradient on the final state (None: zero)
+
+    Returns
+    -------
+    dx : (T, N, D) tensor
+    dh0 : (N, H) tensor
+    grads : GRUParams, each summed over all time steps
+    """
+    x, h0, gates, hns, hs, params = cache
+    T, N, D = x.shape
+    H = params.hidden_size
+    dhs = torch.zeros_like(hs) if dhs is None else dhs
+    dh_next = hs.new_zeros((N, H)) if dh_T is None else dh_T
+    check_arrays(TORCH, hs=(hs, ("T", "N", "H")), dhs=(dhs, ("T", "N", "H")), dh_T=(dh_next, ("N", "H")))
+    h_prevs = torch.cat([h0[None], hs[:-1]], dim=0)  # (T, N, H): h_0 .. h_{T-1}
+    daxs, dahs = [None] * T, [None] * T
+    for t in reversed(range(T)):
+        dh = dhs[t] + dh_next  # total dL/dh_t (eq:gru-bptt-dh)
+        r, z, n = gates[t].chunk(3, dim=1)
+        daxs[t], dahs[t], dh_direct = _cell_backward(dh, h_prevs[t], r, z, n, hns[t])
+        dh_next = dh_direct + dahs[t] @ params.W_hh  # δ⁺h_{t-1} (eq:gru-bptt-dh-prev)
+    dax, dah = torch.stack(daxs).reshape(T * N, 3 * H), torch.stack(dahs).reshape(T * N, 3 * H)
+    dx = (dax @ params.W_ih).reshape(T, N, D)  # (eq:gru-bptt-dx)
+    grads = GRUParams(  # summed over time (eq:gru-bptt-dW)
+        dax.T @ x.reshape(T * N, D), dah.T @ h_prevs.reshape(T * N, H), dax.sum(dim=0), dah.sum(dim=0)
+    )
+    return dx, dh_next, grads
+
+
+# --- autograd and nn.Module ------------------------------------------------------------------
+class GRUFunction(torch.autograd.Function):
+    """``torch.autograd`` op whose backward is :func:`gru_backward`, the hand-written BPTT.
+
+    ``GRUFunction.apply(x, h0, W_ih, W_hh, b_ih, b_hh) -> (hs, h_T)``, shapes as in
+    :func:`gru_forward`.
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, W_ih, W_hh, b_ih, b_hh):
+        hs, h_T, cache = gru_forward(x, GRUParams(W_ih, W_hh, b_ih, b_hh), h0)
+        ctx.save_for_backward(x, cache.h0, cache.gates, cache.hns, hs, W_ih, W_hh, b_ih, b_hh)
+        return hs, h_T.clone()  # the clone: outputs must not be views of each other
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dhs, dh_T):
+        x, h0, gates, hns, hs, *weights = ctx.saved_tensors
+        cache = SequenceCache(x, h0, gates, hns, hs, GRUParams(*weights))
+        dx, dh0, grads = gru_backward(dhs.contiguous(), cache, dh_T)
+        return (dx, dh0, *grads)
+
+
+class GRU(nn.Module):
+    """Drop-in for a single-layer ``torch.nn.GRU`` whose backward is the hand-written BPTT.
+
+    Same constructor arguments (only ``num_layers=1``, ``bidirectional=False`` and
+    ``dropout=0`` accepted), parameter names (``weight_ih_l0``, ``weight_hh_l0``,
+    ``bias_ih_l0``, ``bias_hh_l0``; ``load_state_dict`` works both ways), initialisation and
+    ``forward(input, h0) -> (output, h_n)``, batched ``(T, N, D)`` (``(N, T, D)`` with
+    ``batch_first``) and unbatched ``(T, D)`` input.
+    """
+
+    def __init__(
+        self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+        batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None,
+    ):
+        super().__init__()
+        for name, value, only in (("num_layers", num_layers, 1), ("bidirectional", bidirectional, False)):
+            if value != only:
+                raise ValueError(f"{name}={value!r} is not supported; lstm_ref.torch_gru.GRU is single-layer ({name}={only!r})")
+        if dropout:
+            raise ValueError(f"dropout={dropout!r} has no effect on a single-layer GRU; expected 0")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, 1
+        self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, 0.0, False
+        kw = {"device": device, "dtype": dtype}
+        self.weight_ih_l0 = nn.Parameter(torch.empty(3 * hidden_size, input_size, **kw))
+        self.weight_hh_l0 = nn.Parameter(torch.empty(3 * hidden_size, hidden_size, **kw))
+        if bias:
+            self.bias_ih_l0 = nn.Parameter(torch.empty(3 * hidden_size, **kw))
+            self.bias_hh_l0 = nn.Parameter(torch.empty(3 * hidden_size, **kw))
+        else:
+            self.register_parameter("bias_ih_l0", None)
+            self.register_parameter("bias_hh_l0", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """U(-1/√H, 1/√H) for every parameter, as ``nn.GRU``."""
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -k, k)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + (", batch_first=True" if self.batch_first else "") + ("" if self.bias else ", bias=False")
+
+    def forward(self, input: Tensor, hx: Tensor | None = None):
+        if not isinstance(input, Tensor) or input.ndim not in (2, 3):
+            got = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
+            raise ValueError(f"input has shape {got}; expected (T, N, D), (N, T, D) with batch_first, or unbatched (T, D)")
+        batched = input.ndim == 3
+        x = input if batched else input.unsqueeze(1)
+        x = x.transpose(0, 1) if (batched and self.batch_first) else x  # (T, N, D)
+        N, H = x.shape[1], self.hidden_size
+        if hx is None:
+            h0 = x.new_zeros((N, H))
+        else:
+            h0 = hx if batched else hx.unsqueeze(1)
+            if tuple(h0.shape) != (1, N, H):
+                raise ValueError(f"h0 has shape {tuple(h0.shape)}; expected (num_layers, N, H) = {(1, N, H)}")
+            h0 = h0[0]
+        zeros = self.weight_ih_l0.new_zeros(3 * H)
+        b_ih, b_hh = (self.bias_ih_l0, self.bias_hh_l0) if self.bias else (zeros, zeros)
+        hs, h_n = GRUFunction.apply(x.contiguous(), h0, self.weight_ih_l0, self.weight_hh_l0, b_ih, b_hh)
+        out = hs.transpose(0, 1) if (batched and self.batch_first) else hs
+        return (out, h_n[None]) if batched else (out.squeeze(1), h_n)  # h_n: (1, N, H) or unbatched (1, H)
