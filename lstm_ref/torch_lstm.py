@@ -5,7 +5,8 @@ between devices; float32 and float64 both work. The functions are plain tensor c
 torch autograd can differentiate them too; the hand-written backward functions are what
 the book derives and what :class:`LSTMFunction` uses.
 
-``LSTM`` is an ``nn.Module`` that is a drop-in for a single-layer ``torch.nn.LSTM``.
+``LSTM`` (defined in ``lstm_ref.torch_module``, importable from here) is a drop-in for
+``torch.nn.LSTM``: it runs :class:`LSTMFunction` layer by layer and direction by direction.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 
 from ._checks import TORCH, check_arrays, check_step, param_specs
 from ._fast_torch import fast_backward, fast_forward  # the fast path behind LSTMFunction
@@ -34,6 +34,7 @@ __all__ = [
     "lstm_forward",
     "lstm_backward",
     "LSTMFunction",
+    "sequence_autograd",
     "LSTM",
 ]
 
@@ -316,106 +317,140 @@ def lstm_backward(
 
 
 # --- autograd and nn.Module ------------------------------------------------------------------
+def _last_steps(lengths: Tensor | None, like: Tensor):
+    """``(t, n)`` index of every row's last step, ``len_n - 1``, on ``like``'s device; None for full rows."""
+    if lengths is None:
+        return None
+    return (lengths - 1).to(like.device), torch.arange(len(lengths), device=like.device)
+
+
+def sequence_autograd(x, h0, c0, W_ih, W_hh, b, W_hr=None, lengths=None):
+    """:class:`LSTMFunction`'s outputs from plain tensor code that torch autograd differentiates.
+
+    The loop of :func:`lstm_forward` (eq:fused-preactivation, then :func:`_cell`), with
+    ``nn.LSTM``'s projection ``h_t = W_hr (o_t ⊙ tanh c_t)`` when ``W_hr`` is given, and each
+    row's final state taken at its own length. ``LSTMFunction.backward`` differentiates this
+    when a second derivative (``create_graph=True``) or batched gradients are asked for.
+
+    Parameters
+    ----------
+    x : (T, N, D); h0 : (N, P); c0 : (N, H); W_ih : (4H, D); W_hh : (4H, P); b : (4H,) tensors
+    W_hr : (P, H) tensor or None (then P = H)
+    lengths : (N,) int64 CPU tensor or None, steps of each row (the rest is padding)
+
+    Returns
+    -------
+    hs : (T, N, P) tensor; h_n : (N, P), c_n : (N, H) tensors, the states at each row's last step
+    """
+    T = x.shape[0]
+    ax = x @ W_ih.T + b  # (T, N, 4H), hoisted
+    h, c, hs, cs = h0, c0, [], []
+    for t in range(T):
+        *_, c, _, h = _cell(ax[t] + h @ W_hh.T, c)
+        h = h if W_hr is None else h @ W_hr.T  # (N, P): the projection
+        hs.append(h)
+        cs.append(c)
+    hs, cs = torch.stack(hs), torch.stack(cs)  # (T, N, P), (T, N, H)
+    last = _last_steps(lengths, x)
+    return (hs, hs[-1], cs[-1]) if last is None else (hs, hs[last], cs[last])
+
+
+def _check_layer(x, h0, c0, W_ih, W_hh, b, W_hr):
+    """The shape, dtype and device checks of :class:`LSTMFunction` (ValueError)."""
+    if W_hr is None:
+        return _initial_states(x, LSTMParams(W_ih, W_hh, b), h0, c0)
+    check_arrays(
+        TORCH, W_hr=(W_hr, ("P", "H")), W_hh=(W_hh, ("4H", "P")), W_ih=(W_ih, ("4H", "D")), b=(b, ("4H",)),
+        x=(x, ("T", "N", "D")), h0=(h0, ("N", "P")), c0=(c0, ("N", "H")),
+    )
+    return h0, c0
+
+
+def _is_batched(*tensors) -> bool:
+    """True for the batched tensors of ``vmap`` (gradcheck's ``check_batched_grad``, ``is_grads_batched``)."""
+    f = torch._C._functorch
+    return any(t is not None and (f.is_batchedtensor(t) or f.is_legacy_batchedtensor(t)) for t in tensors)
+
 
 class LSTMFunction(torch.autograd.Function):
-    """``torch.autograd`` op with a hand-written BPTT: the fast path of :class:`LSTM`.
+    """``torch.autograd`` op with a hand-written BPTT: one direction of one layer of :class:`LSTM`.
 
-    ``LSTMFunction.apply(x, h0, c0, W_ih, W_hh, b) -> (hs, h_T, c_T)``, shapes as in
-    :func:`lstm_forward`. It computes the same numbers as :func:`lstm_forward` and
-    :func:`lstm_backward` (tested to 1e-10 in float64) with the optimisations of
-    ``lstm_ref._fast_torch``: fused gates, the input projection hoisted out of the loop,
-    in-place ops on preallocated buffers, no autograd graph per time step.
+    ``LSTMFunction.apply(x, h0, c0, W_ih, W_hh, b, W_hr=None, lengths=None) -> (hs, h_n, c_n)``,
+    shapes as in :func:`lstm_forward`, with ``nn.LSTM``'s projection ``W_hr (P, H)`` (then
+    ``h0``, ``hs`` and ``h_n`` have P features) and, for padded variable-length rows,
+    ``lengths (N,)``: row n's final states are those of step ``lengths[n]``. It computes the
+    numbers of :func:`lstm_forward` and :func:`lstm_backward` (tested to 1e-10 in float64)
+    with the optimisations of ``lstm_ref._fast_torch``: fused gates, the input projection
+    hoisted out of the loop, in-place ops on preallocated buffers, no autograd graph per
+    time step.
+
+    Its backward is differentiable too: with ``create_graph=True`` (a gradient penalty,
+    ``gradgradcheck``), or with batched gradients (``vmap``), it differentiates
+    :func:`sequence_autograd` with torch autograd instead, so second derivatives are exact.
     """
 
     @staticmethod
-    def forward(ctx, x, h0, c0, W_ih, W_hh, b):
-        h0, c0 = _initial_states(x, LSTMParams(W_ih, W_hh, b), h0, c0)  # ValueError on bad shapes
-        hs, gates, ms, rs = fast_forward(x, h0, c0, W_ih, W_hh, b)
-        ctx.save_for_backward(x, h0, c0, W_ih, W_hh, hs, gates, ms, rs)
-        return hs, hs[-1].clone(), ms[-1] * -0.5  # c_T = -m_T / 2; the clone: outputs must not be views of each other
+    def forward(ctx, x, h0, c0, W_ih, W_hh, b, W_hr=None, lengths=None):
+        h0, c0 = _check_layer(x, h0, c0, W_ih, W_hh, b, W_hr)  # ValueError on bad shapes
+        hs, gates, ms, rs = fast_forward(x, h0, c0, W_ih, W_hh, b, W_hr)
+        ctx.lengths = lengths
+        ctx.set_materialize_grads(False)  # an unused output's gradient stays None: no zeros to add
+        ctx.save_for_backward(x, h0, c0, W_ih, W_hh, b, W_hr, hs, gates, ms, rs)
+        last = _last_steps(lengths, x)
+        if last is None:  # c_T = -m_T / 2; the clone: outputs must not be views of each other
+            return hs, hs[-1].clone(), ms[-1] * -0.5
+        return hs, hs[last], ms[last] * -0.5
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx, dhs, dh_T, dc_T):
-        x, h0, c0, W_ih, W_hh, *saved = ctx.saved_tensors
-        dx, dh0, dc0, dW_ih, dW_hh, db = fast_backward(
-            dhs, dh_T, dc_T, x, h0, c0, W_ih, W_hh, saved, need_dx=ctx.needs_input_grad[0]
+    def backward(ctx, dhs, dh_n, dc_n):
+        x, h0, c0, W_ih, W_hh, b, W_hr, *saved = ctx.saved_tensors
+        inputs = (x, h0, c0, W_ih, W_hh, b, W_hr)
+        if torch.is_grad_enabled() or _is_batched(dhs, dh_n, dc_n):
+            return _differentiable_backward(ctx, inputs, (dhs, dh_n, dc_n))
+        dhs, dh_n, dc_n, dcs = _final_state_gradients(ctx.lengths, saved[0], dhs, dh_n, dc_n)
+        dx, dh0, dc0, dW_ih, dW_hh, db, dW_hr = fast_backward(
+            dhs, dh_n, dc_n, x, h0, c0, W_ih, W_hh, saved, need_dx=ctx.needs_input_grad[0], W_hr=W_hr, dcs=dcs
         )
-        return dx, dh0, dc0, dW_ih, dW_hh, db
+        return dx, dh0, dc0, dW_ih, dW_hh, db, dW_hr, None  # None: lengths
 
 
-class LSTM(nn.Module):
-    """Drop-in for a single-layer ``torch.nn.LSTM``, running the fast path (:class:`LSTMFunction`).
+def _final_state_gradients(lengths, hs, dhs, dh_n, dc_n):
+    """With ``lengths``, move dL/dh_n and dL/dc_n to each row's last step: ``(dhs, None, None, dcs)``."""
+    last = _last_steps(lengths, hs)
+    if last is None or (dh_n is None and dc_n is None):
+        return dhs, dh_n, dc_n, None
+    if dh_n is not None:
+        dhs = torch.zeros_like(hs) if dhs is None else dhs.clone()
+        dhs[last] += dh_n
+    dcs = None
+    if dc_n is not None:
+        dcs = dc_n.new_zeros((hs.shape[0], *dc_n.shape))  # (T, N, H)
+        dcs[last] = dc_n
+    return dhs, None, None, dcs
 
-    Same constructor arguments, parameter names (``weight_ih_l0``, ``weight_hh_l0``,
-    ``bias_ih_l0``, ``bias_hh_l0``; ``load_state_dict`` works both ways), initialisation
-    and ``forward(input, (h0, c0)) -> (output, (h_n, c_n))``, batched ``(T, N, D)`` (or
-    ``(N, T, D)`` with ``batch_first``) and unbatched ``(T, D)`` inputs.
-    """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        proj_size: int = 0,
-        device=None,
-        dtype=None,
-    ):
-        super().__init__()
-        unsupported = {"num_layers": (num_layers, 1), "bidirectional": (bidirectional, False), "proj_size": (proj_size, 0)}
-        for name, (value, only) in unsupported.items():
-            if value != only:
-                raise ValueError(f"{name}={value!r} is not supported; lstm_ref.torch_lstm.LSTM is single-layer ({name}={only!r})")
-        if dropout:
-            raise ValueError(f"dropout={dropout!r} has no effect on a single-layer LSTM; expected 0")
-        self.input_size, self.hidden_size = input_size, hidden_size
-        self.num_layers, self.bias, self.batch_first = 1, bias, batch_first
-        self.dropout, self.bidirectional, self.proj_size = 0.0, False, 0
-        kw = {"device": device, "dtype": dtype}
-        self.weight_ih_l0 = nn.Parameter(torch.empty(4 * hidden_size, input_size, **kw))
-        self.weight_hh_l0 = nn.Parameter(torch.empty(4 * hidden_size, hidden_size, **kw))
-        if bias:
-            self.bias_ih_l0 = nn.Parameter(torch.empty(4 * hidden_size, **kw))
-            self.bias_hh_l0 = nn.Parameter(torch.empty(4 * hidden_size, **kw))
-        else:
-            self.register_parameter("bias_ih_l0", None)
-            self.register_parameter("bias_hh_l0", None)
-        self.reset_parameters()
+def _differentiable_backward(ctx, inputs, grads):
+    """Gradients of :func:`sequence_autograd` by torch autograd: a graph for double backward, vmap-safe."""
+    create_graph = torch.is_grad_enabled()
+    wanted = [k for k, t in enumerate(inputs) if t is not None and ctx.needs_input_grad[k]]
+    with torch.enable_grad():
+        outputs = sequence_autograd(*inputs, ctx.lengths)
+        pairs = [(out, g) for out, g in zip(outputs, grads) if g is not None]
+        found = torch.autograd.grad(
+            [out for out, _ in pairs], [inputs[k] for k in wanted], [g for _, g in pairs],
+            create_graph=create_graph, allow_unused=True,
+        ) if pairs and wanted else ()
+    result = [None] * (len(inputs) + 1)  # + lengths
+    for k, g in zip(wanted, found):
+        result[k] = g
+    return tuple(result)
 
-    def reset_parameters(self) -> None:
-        """U(-1/√H, 1/√H) for every parameter, as ``nn.LSTM``."""
-        k = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -k, k)
 
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}" + (", batch_first=True" if self.batch_first else "") + ("" if self.bias else ", bias=False")
+def __getattr__(name: str):
+    """``torch_lstm.LSTM``, the drop-in for ``torch.nn.LSTM``, lives in ``lstm_ref.torch_module``
+    (it composes this module's functions, so it is imported on first use)."""
+    if name == "LSTM":
+        from .torch_module import LSTM
 
-    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None):
-        if not isinstance(input, Tensor):
-            raise ValueError(f"input must be a torch.Tensor (PackedSequence is not supported), got {type(input).__name__}")
-        if input.ndim not in (2, 3):
-            raise ValueError(f"input has shape {tuple(input.shape)}; expected (T, N, D), (N, T, D) with batch_first, or unbatched (T, D)")
-        batched = input.ndim == 3
-        x = input if batched else input.unsqueeze(1)
-        x = x.transpose(0, 1) if (batched and self.batch_first) else x  # (T, N, D)
-        N, H = x.shape[1], self.hidden_size
-        if hx is None:
-            h0 = c0 = x.new_zeros((N, H))
-        else:
-            h0, c0 = (s if batched else s.unsqueeze(1) for s in hx)
-            for name, s in (("h0", h0), ("c0", c0)):
-                if tuple(s.shape) != (1, N, H):
-                    raise ValueError(f"{name} has shape {tuple(s.shape)}; expected (num_layers, N, H) = {(1, N, H)}")
-            h0, c0 = h0[0], c0[0]
-        b = self.bias_ih_l0 + self.bias_hh_l0 if self.bias else self.weight_ih_l0.new_zeros(4 * H)
-        hs, h_n, c_n = LSTMFunction.apply(x, h0, c0, self.weight_ih_l0, self.weight_hh_l0, b)
-        out = hs.transpose(0, 1) if (batched and self.batch_first) else hs
-        if not batched:
-            return out.squeeze(1), (h_n, c_n)
-        return out, (h_n[None], c_n[None])
+        return LSTM
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
