@@ -5,6 +5,8 @@
   solve-rate table.
 - :mod:`.gradients`: how much gradient reaches step t − k (vanilla RNN vs LSTM) and the
   running product of forget gates along the cell path.
+- :mod:`.xlstm`: LSTM vs sLSTM vs mLSTM on associative recall (``python -m
+  lstm_ref.experiments xlstm``).
 - ``python -m lstm_ref.experiments``: the command line (see ``--help``).
 """
 from .gradients import forget_gate_products, gradient_norms_by_lag, load_core

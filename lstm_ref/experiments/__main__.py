@@ -1,4 +1,4 @@
-"""Command line: ``python -m lstm_ref.experiments {adding,temporal-order,gru} [options]``.
+"""Command line: ``python -m lstm_ref.experiments {adding,temporal-order,gru,xlstm} [options]``.
 
 Examples
 --------
@@ -15,6 +15,11 @@ The ablation (variants on one task; ``name:b`` sets the forget-gate bias b)::
 GRU against LSTM at equal parameter count (``gru --help``)::
 
     python -m lstm_ref.experiments gru adding --T 100 200 --seeds 3 --out results/gru_adding.json
+
+LSTM vs sLSTM vs mLSTM on associative recall (``xlstm --help``)::
+
+    python -m lstm_ref.experiments xlstm --P 4 8 16 --models lstm slstm mlstm lstm:128 \\
+        --seeds 2 --out results/xlstm_recall.json
 
 Runs on CUDA when a GPU is present (``--device`` overrides); never needs one.
 """
@@ -68,6 +73,10 @@ def main(argv: list[str] | None = None) -> dict:
         from .gru import main as gru_main
 
         return gru_main(argv[1:])
+    if argv[:1] == ["xlstm"]:  # LSTM vs sLSTM vs mLSTM: its own options, in lstm_ref.experiments.xlstm
+        from .xlstm import main as xlstm_main
+
+        return xlstm_main(argv[1:])
     args = _parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     base = TrainConfig(
