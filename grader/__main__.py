@@ -24,6 +24,13 @@ def _grade_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpu-s", type=int, default=d.cpu_s, help="CPU-seconds limit of a kernel")
     p.add_argument("--no-export", action="store_true", help="skip nbgrader export (grades.csv)")
     p.add_argument("--no-report", action="store_true", help="skip the class report (report/index.html)")
+    p.add_argument("--scheduler", help="tcp://HOST:PORT of a Dask scheduler: grade on its workers instead of "
+                   "--jobs local ones (README: Grading on a cluster)")
+    p.add_argument("--retries", type=int, default=d.retries, help="with --scheduler: reruns of a task that failed")
+    p.add_argument("--connect-timeout", type=float, default=d.connect_timeout,
+                   help="with --scheduler: seconds to reach the scheduler and find a worker")
+    p.add_argument("--fresh", action="store_true",
+                   help="grade every student, also those a stopped run already committed (default: resume)")
 
 
 def _report_args(p: argparse.ArgumentParser) -> None:
@@ -58,7 +65,9 @@ def report_after_grading(args: argparse.Namespace) -> None:
 def options(args: argparse.Namespace) -> Options:
     return Options(jobs=args.jobs, sandbox=args.sandbox, cell_timeout=args.cell_timeout,
                    student_timeout=args.student_timeout, memory_mb=args.memory_mb, cpu_s=args.cpu_s,
-                   db_url=args.db_url, export=not args.no_export, progress=sys.stderr.isatty())
+                   db_url=args.db_url, export=not args.no_export, progress=sys.stderr.isatty(),
+                   scheduler=args.scheduler, retries=args.retries, connect_timeout=args.connect_timeout,
+                   fresh=args.fresh)
 
 
 def _feedback_zip(args: argparse.Namespace) -> int:
@@ -73,6 +82,18 @@ def _feedback_zip(args: argparse.Namespace) -> int:
         return 2
     print(f"{len(archives)} archives (one per student) in {archives[0].parent}")
     return 0
+
+
+def _not_graded(rows) -> int:
+    """Exit status 3, and a line saying so, when some students are not graded (lost tasks)."""
+    from .commit import NOT_GRADED
+
+    missing = [f"{r.student}/{r.assignment}" for r in rows if r.status == NOT_GRADED]
+    if not missing:
+        return 0
+    print(f"python -m grader grade: {len(missing)} not graded ({', '.join(missing[:10])}"
+          f"{', ...' if len(missing) > 10 else ''}): run it again to grade only those", file=sys.stderr)
+    return 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(rows))
         if not args.no_report:
             report_after_grading(args)
-        return 0
+        return _not_graded(rows)
     if args.command == "report":
         return report(args.course_dir, args.out, args.db_url, "python -m grader report")
     if args.command == "feedback-zip":

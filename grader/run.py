@@ -1,37 +1,39 @@
-"""Grade every submission of a course: parallel workers, one serial gradebook writer.
+"""Grade every submission of a course: many workers, one serial gradebook writer.
 
 For each assignment: build the trusted template, make sure the course gradebook knows
-the assignment, then run one :mod:`grader.worker` process per student (``--jobs`` at a
-time, each under a wall-clock limit) and, as each one finishes, copy its autograded
-notebooks and feedback into the course and commit its scores.  Finally ``nbgrader
-export`` writes ``grades.csv`` and a table of scores is printed.  Each assignment's rows
-(status and wall-clock seconds per student included) are saved in
-``report/grading-run.json`` of the course, which the class report reads.
+the assignment, then send one task per student (:func:`grader.task.grade_task`: the
+submission's files and the template's hash in; scores, autograded notebooks and feedback
+out; all as bytes) to a pool of workers, ``--jobs`` local ones or the workers of a Dask
+cluster (``--scheduler``), and, as each result arrives, write its files into the course
+and commit its scores (:mod:`grader.commit`).  Finally ``nbgrader export`` writes
+``grades.csv`` and a table of scores is printed.  Each assignment's rows (status and
+wall-clock seconds per student included) are saved in ``report/grading-run.json`` of the
+course, which the class report reads.  A run that was stopped resumes where it stopped
+(:mod:`grader.journal`).
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import CancelledError, as_completed
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from .classdata import RUN_FILE, load_run
+from .commit import NOT_GRADED, Row, commit, lost
 from .course import Course, Template, build_template, tool_env
-from .feedback import generate_in_course
-from .gradebook import ensure_assignment, record
+from .executors import SchedulerError, open_pool
+from .gradebook import ensure_assignment
+from .journal import Journal, settings_key
 from .sandbox import preflight
+from .task import grade_task, run_worker, timed_worker  # noqa: F401 (run_worker, timed_worker: public before)
+from .transfer import digest, pack_template, read_tree
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 FIRST_UID = 200000  # sandboxed kernels run as FIRST_UID + i: a process limit per student
+POLL_S = 15  # seconds between checks that a cluster can still finish the tasks it holds
 
 
 @dataclass
@@ -48,59 +50,11 @@ class Options:
     db_url: str | None = None                # course gradebook; None: the course's (SQLite) one
     export: bool = True                      # run nbgrader export (grades.csv) at the end
     progress: bool = True                    # tqdm bar on stderr
-
-
-@dataclass
-class Row:
-    """One line of the score table."""
-
-    student: str
-    assignment: str
-    score: float
-    max_score: float
-    status: str = "ok"
-    notes: list[str] = field(default_factory=list)
-    pending: float = 0.0  # points of cells that still need a person (manual grading)
-    seconds: float = 0.0  # wall-clock time of this student's grading (worker start to result)
-
-
-def _timestamp(submission: Path):
-    from nbgrader.utils import parse_utc
-
-    stamp = submission / "timestamp.txt"
-    try:
-        return parse_utc(stamp.read_text().strip()) if stamp.exists() else None
-    except Exception:  # an unreadable timestamp is not a reason to lose the grade
-        return None
-
-
-def run_worker(spec: dict, timeout: int) -> dict:
-    """One student in a subprocess; a hang or crash becomes a result saying so."""
-    tmp = Path(spec["tmp"])
-    tmp.mkdir(parents=True)
-    spec_file, result_file, log_file = tmp.parent / f"{tmp.name}.json", tmp.parent / f"{tmp.name}.out.json", tmp.parent / f"{tmp.name}.log"
-    spec_file.write_text(json.dumps(spec))
-    env = tool_env({"PYTHONPATH": str(PACKAGE_ROOT)})
-    with open(log_file, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "grader.worker", str(spec_file), str(result_file)],
-                                cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the kernels die with it (PR_SET_PDEATHSIG)
-            proc.wait()
-            return {"ok": False, "status": "timeout", "error": f"grading took longer than {timeout} s; 0 points"}
-    if proc.returncode != 0 or not result_file.exists():
-        tail = log_file.read_text()[-2000:]
-        return {"ok": False, "status": "error", "error": f"worker exited with {proc.returncode}: {tail}"}
-    return json.loads(result_file.read_text())
-
-
-def timed_worker(spec: dict, timeout: int) -> dict:
-    """:func:`run_worker`, with its wall-clock duration in ``seconds``."""
-    start = time.monotonic()
-    result = run_worker(spec, timeout)
-    return {**result, "seconds": time.monotonic() - start}
+    scheduler: str | None = None             # tcp://HOST:PORT of a Dask scheduler; None: --jobs locally
+    retries: int = 2                         # Dask: reruns of a task that raised (the tasks of a
+                                             # lost worker are rescheduled by the scheduler itself)
+    connect_timeout: float = 10              # Dask: seconds to reach the scheduler and find a worker
+    fresh: bool = False                      # grade everyone, also students a stopped run committed
 
 
 def save_run(course_root: Path, rows: list[Row]) -> Path:
@@ -120,27 +74,6 @@ def save_run(course_root: Path, rows: list[Row]) -> Path:
     return path
 
 
-def _replace_dir(src: Path | None, dst: Path) -> None:
-    """Put ``src`` at ``dst`` (old content removed); ``src=None`` just removes ``dst``."""
-    old = dst.with_name(dst.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if dst.exists():
-        dst.rename(old)
-    if src is not None and src.exists():
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(src, dst)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _notes(result: dict) -> list[str]:
-    notes = [f"{nb}: {n}" for nb, items in (result.get("notes") or {}).items() for n in items]
-    if not result.get("ok"):
-        notes.append(result.get("error", "grading failed"))
-    elif result.get("feedback_ok") is False:
-        notes.append(f"graded, but no feedback: {result.get('feedback_error', '')[-300:]}")
-    return notes
-
-
 def _execution_budget(student_timeout: int) -> int:
     """Seconds of cell execution per student: the bound less a margin for starting the kernel,
     saving the grades and writing feedback, so the points earned are saved before the bound
@@ -148,43 +81,94 @@ def _execution_budget(student_timeout: int) -> int:
     return max(1, student_timeout - min(120, student_timeout // 4))
 
 
-def grade_assignment(course: Course, assignment: str, opts: Options, work: Path, log=print) -> list[Row]:
-    template: Template = build_template(course, assignment, work)
+def _settings(course: Course, opts: Options) -> dict:
+    """What the worker is told besides the student: the same for every student of a run."""
+    return dict(course_id=course.course_id, memory_mb=opts.memory_mb, cpu_s=opts.cpu_s, sandbox=opts.sandbox,
+                cell_timeout=opts.cell_timeout or course.execute_timeout or 60,
+                budget=_execution_budget(opts.student_timeout))
+
+
+def _max_score(template: Template) -> float:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(template.db_url) as gb:
+        return gb.find_assignment(template.assignment).max_score
+
+
+def _outcome(future) -> dict:
+    """The task's result, or a :func:`grader.commit.lost` one saying why there is none."""
+    try:
+        return future.result()
+    except CancelledError:
+        return lost("its task was cancelled by the cluster")
+    except Exception as err:  # KilledWorker after repeated worker deaths, a raising task after its retries
+        return lost(f"{type(err).__name__}: {str(err)[:300]}")
+
+
+def _results(futures: dict, pool, bar):
+    """``(student, submission hash, result)`` as tasks finish; every task gives exactly one.
+
+    Every ``POLL_S`` seconds without a result the pool is asked whether the tasks can still
+    finish; if not (scheduler gone, no worker for a minute) the rest come back as lost.
+    """
+    pending = set(futures)
+    while pending:
+        try:
+            for future in as_completed(pending, timeout=POLL_S):
+                pending.discard(future)
+                yield (*futures[future], _outcome(future))
+                bar.set_postfix_str(f"{pool.workers()} workers", refresh=False)
+        except TimeoutError:
+            problem = pool.problem()
+            if problem:
+                for future in pending:
+                    future.cancel()
+                    yield (*futures[future], lost(problem))
+                return
+
+
+def _tasks(course: Course, assignment: str, opts: Options, pool, sha256: str, done: dict) -> tuple[dict, list[Row]]:
+    """``{student: (task, submission hash)}`` to grade, and the rows of students ``done`` already."""
+    tasks, kept = {}, []
+    settings = _settings(course, opts)
+    for i, student in enumerate(course.students(assignment)):
+        files = read_tree(course.submitted / student / assignment)
+        submission = digest(files)
+        if done.get(student, {}).get("submission") == submission:
+            kept.append(Row(**done[student]["row"]))
+            continue
+        spec = dict(settings, assignment=assignment, student=student, uid=FIRST_UID + i)
+        tasks[student] = (dict(spec=spec, submission=files, template_sha256=sha256, timeout=opts.student_timeout,
+                               cache=pool.cache), submission)
+    return tasks, kept
+
+
+def grade_assignment(course: Course, assignment: str, opts: Options, pool, work: Path, log=print) -> list[Row]:
+    """Grade every student of ``assignment`` on ``pool``; commit each as its result arrives."""
+    template = build_template(course, assignment, work)
     ensure_assignment(course.db_url, course.course_id, template)
-    students = course.students(assignment)
-    base = dict(template=str(template.root), assignment=assignment, course_id=course.course_id,
-                memory_mb=opts.memory_mb, cpu_s=opts.cpu_s, sandbox=opts.sandbox,
-                cell_timeout=opts.cell_timeout or course.execute_timeout or 60, budget=_execution_budget(opts.student_timeout))
-    rows = []
-    with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
-        futures = {}
-        for i, student in enumerate(students):
-            spec = dict(base, student=student, submission=str(course.submitted / student / assignment),
-                        tmp=str(work / "s" / str(i)), uid=FIRST_UID + i)  # short: the kernel's sockets live
-                                                                            # below it (107-byte limit on their paths)
-            futures[pool.submit(timed_worker, spec, opts.student_timeout)] = student, Path(spec["tmp"])
-        bar = tqdm(total=len(futures), desc=f"grading {assignment}", unit="student", disable=not opts.progress)
-        for future in as_completed(futures):
-            student, tmp = futures[future]
-            result = future.result()
-            graded = result.get("ok") and result.get("scores") is not None
-            for kind, dest in (("autograded", course.autograded), ("feedback", course.feedback)):
-                src = tmp / kind / student / assignment
-                _replace_dir(src if graded else None, dest / student / assignment)
-            score, max_score, manual, pending = record(course.db_url, course.course_id, assignment, student,
-                                              result.get("scores") if result.get("ok") else None,
-                                              _timestamp(course.submitted / student / assignment))
-            if manual and graded:
-                generate_in_course(course, assignment, student)
-            status = "ok" if result.get("ok") else result.get("status", "error")
-            if result.get("ok") and result.get("broken"):
-                status = "broken"
-            row = Row(student, assignment, score, max_score, status, _notes(result), pending, result["seconds"])
-            rows.append(row)
-            log(f"graded {student} {assignment}: {score:g}/{max_score:g} [{status}]", flush=True)
-            shutil.rmtree(tmp, ignore_errors=True)
-            bar.update()
-        bar.close()
+    bundle, max_score = pack_template(template.root), _max_score(template)
+    journal = Journal(course.root, assignment, settings_key(bundle.sha256, {**_settings(course, opts), "db": course.db_url}))
+    tasks, rows = _tasks(course, assignment, opts, pool, bundle.sha256, {} if opts.fresh else journal.committed())
+    if rows:
+        log(f"resuming {assignment}: {len(rows)} students were committed by a run that stopped; "
+            f"grading the other {len(tasks)} (--fresh grades everyone)", flush=True)
+    shared = pool.share(bundle)  # held until the assignment is done
+    futures = {pool.executor.submit(grade_task, task, shared): (student, submission)
+               for student, (task, submission) in tasks.items()}
+    bar = tqdm(total=len(futures), desc=f"grading {assignment}", unit="student", disable=not opts.progress,
+               postfix=f"{pool.workers()} workers")
+    for student, submission, result in _results(futures, pool, bar):
+        row = commit(course, assignment, student, result, max_score)
+        if row.status != NOT_GRADED:
+            journal.add(student, submission, asdict(row))
+        rows.append(row)
+        log(f"graded {student} {assignment}: {row.score:g}/{row.max_score:g} [{row.status}]", flush=True)
+        bar.update()
+    bar.close()
+    if all(r.status != NOT_GRADED for r in rows):
+        journal.finish()
+    del shared
     return sorted(rows, key=lambda r: r.student)
 
 
@@ -199,27 +183,43 @@ def export(course: Course) -> Path:
     return dest
 
 
-def grade_course(course_dir: Path, assignments: list[str] | None = None, opts: Options | None = None,
-                 log=print) -> list[Row]:
-    """Grade ``assignments`` (default: every assignment with submissions) of a course."""
-    opts = opts or Options()
-    os.environ["PATH"] = tool_env()["PATH"]  # nbgrader's Gradebook runs `alembic` from PATH
-    problem = preflight() if opts.sandbox else None
-    if problem:
-        raise ValueError(problem)
-    course = Course.load(course_dir, opts.db_url)
+def _wanted(course: Course, assignments: list[str] | None) -> list[str]:
     wanted = assignments or course.assignments()
     if not wanted:
         raise ValueError(f"no submissions to grade: expected {course.submitted}/<student>/<assignment>/*.ipynb "
                          f"with a matching {course.source}/<assignment>/")
+    for assignment in wanted:
+        if not (course.source / assignment).is_dir():
+            raise ValueError(f"assignment {assignment!r} has no source folder {course.source / assignment}")
+    return wanted
+
+
+def grade_course(course_dir: Path, assignments: list[str] | None = None, opts: Options | None = None,
+                 log=print) -> list[Row]:
+    """Grade ``assignments`` (default: every assignment with submissions) of a course.
+
+    Raises ValueError (:class:`grader.executors.SchedulerError` for a cluster that cannot
+    grade) before anything is graded when the run cannot work.
+    """
+    opts = opts or Options()
+    os.environ["PATH"] = tool_env()["PATH"]  # nbgrader's Gradebook runs `alembic` from PATH
+    problem = preflight() if opts.sandbox and not opts.scheduler else None  # a cluster checks its workers
+    if problem:
+        raise ValueError(problem)
+    course = Course.load(course_dir, opts.db_url)
+    wanted = _wanted(course, assignments)
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="grader-") as work:
-        for assignment in wanted:
-            if not (course.source / assignment).is_dir():
-                raise ValueError(f"assignment {assignment!r} has no source folder {course.source / assignment}")
-            graded = grade_assignment(course, assignment, opts, Path(work) / assignment, log)
-            save_run(course.root, graded)
-            rows += graded
+    pool = open_pool(opts.scheduler, opts.jobs, opts.retries, opts.connect_timeout, opts.sandbox)
+    try:
+        with tempfile.TemporaryDirectory(prefix="grader-") as work:
+            for assignment in wanted:
+                graded = grade_assignment(course, assignment, opts, pool, Path(work) / assignment, log)
+                save_run(course.root, graded)
+                rows += graded
+    except BaseException:
+        pool.close(cancel=True)
+        raise
+    pool.close()
     if opts.export:
         export(course)
     return rows

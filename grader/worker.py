@@ -1,6 +1,6 @@
 """Grade one student's submission in a temporary course of its own.
 
-Run as ``python -m grader.worker SPEC.json RESULT.json`` by :mod:`grader.run`, one process
+Run as ``python -m grader.worker SPEC.json RESULT.json`` by :mod:`grader.task`, one process
 per student, under a wall-clock timeout.  The temporary course holds a copy of the
 template gradebook, the canonical (rebuilt and instrumented) notebooks and nothing else:
 no answer keys, no other student.  nbgrader autogrades and writes feedback there; the
@@ -58,8 +58,11 @@ def prepare(spec: dict, tmp: Path) -> tuple[dict[str, list[str]], list[str]]:
     """Copy gradebook and support files, write the canonical notebooks; return (notes, broken)."""
     template = Template(Path(spec["template"]), spec["assignment"])
     shutil.copy(template.gradebook, tmp / "gradebook.db")
-    src = template.root / "source" / spec["assignment"]
-    shutil.copytree(src, tmp / "source" / spec["assignment"], ignore=shutil.ignore_patterns("*.ipynb"))
+    src, dest = template.root / "source" / spec["assignment"], tmp / "source" / spec["assignment"]
+    if src.is_dir():  # support files only: the template a task carries has no answer keys
+        shutil.copytree(src, dest, ignore=shutil.ignore_patterns("*.ipynb"))
+    else:
+        dest.mkdir(parents=True)
     sub_in = Path(spec["submission"])
     sub_out = tmp / "submitted" / spec["student"] / spec["assignment"]
     shutil.copytree(sub_in, sub_out, ignore=_ignore)
@@ -120,7 +123,19 @@ def grade(spec: dict) -> dict:
             "feedback_ok": feedback["success"], "feedback_error": (feedback.get("error") or "")[-2000:]}
 
 
+def stay_with_parent() -> None:
+    """Die with the grading process that started this worker (``GRADER_PARENT_PID``), as the
+    kernels die with this worker: a killed Dask worker leaves nothing grading behind it."""
+    from .sandbox import die_with_parent
+
+    parent = os.environ.get("GRADER_PARENT_PID")
+    die_with_parent()
+    if parent and os.getppid() != int(parent):  # it died before the signal was armed
+        sys.exit("grader.worker: the process that started this worker has gone; nothing graded")
+
+
 def main() -> None:
+    stay_with_parent()
     spec = json.loads(Path(sys.argv[1]).read_text())
     spec.setdefault("started", time.time())
     result = grade(spec)
