@@ -130,43 +130,47 @@ class StepCache(NamedTuple):
     r: np.ndarray  # (N, H)
     z: np.ndarray  # (N, H)
     n: np.ndarray  # (N, H)
-    hn: np.ndarray  # (N, H): W_hn h_{t-1} + b_hn, the term r scales
+    u_n: np.ndarray  # (N, H): W_hn h_{t-1} + b_hn, the term r scales
     params: GRUParams
 
 
-def _cell(ax: np.ndarray, ah: np.ndarray, h_prev: np.ndarray):
-    """Gates and hidden state from the two fused pre-activations ``ax``, ``ah (N, 3H)``.
+def _cell(a: np.ndarray, u: np.ndarray, h_prev: np.ndarray):
+    """Gates and hidden state from the two fused pre-activations ``a``, ``u (N, 3H)``.
 
-    ``ax = W_ih x_t + b_ih`` and ``ah = W_hh h_{t-1} + b_hh`` (eq:gru-fused-preactivation).
+    ``a = W_ih x_t + b_ih`` and ``u = W_hh h_{t-1} + b_hh`` (eq:gru-fused-preactivation).
     """
     H = h_prev.shape[1]
-    r = sigmoid(ax[:, :H] + ah[:, :H])  # (eq:gru-reset-gate)
-    z = sigmoid(ax[:, H : 2 * H] + ah[:, H : 2 * H])  # (eq:gru-update-gate)
-    hn = ah[:, 2 * H :]  # W_hn h_{t-1} + b_hn
-    n = np.tanh(ax[:, 2 * H :] + r * hn)  # (eq:gru-candidate)
+    r = sigmoid(a[:, :H] + u[:, :H])  # (eq:gru-reset-gate)
+    z = sigmoid(a[:, H : 2 * H] + u[:, H : 2 * H])  # (eq:gru-update-gate)
+    u_n = u[:, 2 * H :]  # W_hn h_{t-1} + b_hn
+    n = np.tanh(a[:, 2 * H :] + r * u_n)  # (eq:gru-candidate)
     h = (1.0 - z) * n + z * h_prev  # (eq:gru-hidden-state)
-    return r, z, n, hn, h
+    return r, z, n, u_n, h
 
 
-def _cell_backward(dh, h_prev, r, z, n, hn):
-    """Gradients of the two fused pre-activations and the direct share of δ⁺h_{t-1}.
+def _cell_backward(dh, h_prev, r, z, n, u_n):
+    """δa_t, δu_t and the direct share of δ⁺h_{t-1} from δh_t (eq:gru-bptt-gates to eq:gru-bptt-preactivation).
 
-    ``dh`` is δh_t, the total derivative dL/dh_t (the loss at t plus step t+1).
+    Parameters
+    ----------
+    dh : (N, H), δh_t, the total derivative dL/dh_t (the loss at t plus step t+1)
+    h_prev, r, z, n : (N, H), from the forward step
+    u_n : (N, H), u^n_t = W_hn h_{t-1} + b_hn, the term the reset gate scales
 
     Returns
     -------
-    dax : (N, 3H), δ of W_ih x_t + b_ih, order r, z, n (eq:gru-bptt-preactivation)
-    dah : (N, 3H), δ of W_hh h_{t-1} + b_hh: the n-slice is scaled by r (eq:gru-bptt-preactivation)
-    dh_direct : (N, H), z ⊙ δh_t, the path h_{t-1} -> h_t that skips every weight (eq:gru-bptt-dh-prev)
+    da : (N, 3H), δa_t, a_t = W_ih x_t + b_ih, order r, z, n
+    du : (N, 3H), δu_t, u_t = W_hh h_{t-1} + b_hh
+    dh_direct : (N, H), z_t ⊙ δh_t, the path h_{t-1} -> h_t that skips every weight (eq:gru-bptt-dh-prev)
     """
     dn = dh * (1.0 - z)  # (eq:gru-bptt-gates)
     dz = dh * (h_prev - n)  # (eq:gru-bptt-gates)
-    da_n = dn * (1.0 - n**2)
-    dr = da_n * hn  # (eq:gru-bptt-gates)
+    da_n = dn * (1.0 - n**2)  # δ of the candidate's pre-activation, a^n_t + r_t ⊙ u^n_t
+    dr = da_n * u_n  # (eq:gru-bptt-reset)
     da_r, da_z = dr * r * (1.0 - r), dz * z * (1.0 - z)
-    dax = np.concatenate([da_r, da_z, da_n], axis=1)  # (N, 3H)
-    dah = np.concatenate([da_r, da_z, r * da_n], axis=1)  # (N, 3H)
-    return dax, dah, z * dh
+    da = np.concatenate([da_r, da_z, da_n], axis=1)  # (N, 3H), δa_t (eq:gru-bptt-preactivation)
+    du = np.concatenate([da_r, da_z, r * da_n], axis=1)  # (N, 3H), δu_t: u^n_t enters scaled by r_t
+    return da, du, z * dh
 
 
 def _check_step(x, h_prev, params) -> None:
@@ -188,10 +192,10 @@ def gru_step(x: np.ndarray, h_prev: np.ndarray, params: GRUParams):
     cache : StepCache for :func:`gru_step_backward`
     """
     _check_step(x, h_prev, params)
-    ax = x @ params.W_ih.T + params.b_ih  # (N, 3H)
-    ah = h_prev @ params.W_hh.T + params.b_hh  # (N, 3H)
-    r, z, n, hn, h = _cell(ax, ah, h_prev)
-    return h, StepCache(x, h_prev, r, z, n, hn, params)
+    a = x @ params.W_ih.T + params.b_ih  # (N, 3H)
+    u = h_prev @ params.W_hh.T + params.b_hh  # (N, 3H)
+    r, z, n, u_n, h = _cell(a, u, h_prev)
+    return h, StepCache(x, h_prev, r, z, n, u_n, params)
 
 
 def gru_step_backward(dh: np.ndarray, cache: StepCache):
@@ -208,12 +212,12 @@ def gru_step_backward(dh: np.ndarray, cache: StepCache):
     dh_prev : (N, H) ndarray, δ⁺h_{t-1}, both paths (direct and through W_hh)
     grads : GRUParams with dW_ih (3H, D), dW_hh (3H, H), db_ih, db_hh (3H,)
     """
-    x, h_prev, r, z, n, hn, params = cache
+    x, h_prev, r, z, n, u_n, params = cache
     check_arrays(NUMPY, dh=(dh, ("N", "H")), h=(h_prev, ("N", "H")))
-    dax, dah, dh_direct = _cell_backward(dh, h_prev, r, z, n, hn)
-    dx = dax @ params.W_ih  # (eq:gru-bptt-dx)
-    dh_prev = dh_direct + dah @ params.W_hh  # (eq:gru-bptt-dh-prev)
-    grads = GRUParams(dax.T @ x, dah.T @ h_prev, dax.sum(axis=0), dah.sum(axis=0))  # (eq:gru-bptt-dW)
+    da, du, dh_direct = _cell_backward(dh, h_prev, r, z, n, u_n)
+    dx = da @ params.W_ih  # (eq:gru-bptt-dx)
+    dh_prev = dh_direct + du @ params.W_hh  # (eq:gru-bptt-dh-prev)
+    grads = GRUParams(da.T @ x, du.T @ h_prev, da.sum(axis=0), du.sum(axis=0))  # (eq:gru-bptt-dW)
     return dx, dh_prev, grads
 
 
@@ -224,7 +228,7 @@ class SequenceCache(NamedTuple):
     x: np.ndarray  # (T, N, D)
     h0: np.ndarray  # (N, H)
     gates: np.ndarray  # (T, N, 3H): r, z, n after their nonlinearities
-    hns: np.ndarray  # (T, N, H): W_hn h_{t-1} + b_hn
+    u_ns: np.ndarray  # (T, N, H): W_hn h_{t-1} + b_hn
     hs: np.ndarray  # (T, N, H): h_1 .. h_T
     params: GRUParams
 
@@ -259,16 +263,16 @@ def gru_forward(x: np.ndarray, params: GRUParams, h0: np.ndarray | None = None):
     h0 = _initial_state(x, params, h0)
     T, N, D = x.shape
     H = params.hidden_size
-    axs = (x.reshape(T * N, D) @ params.W_ih.T + params.b_ih).reshape(T, N, 3 * H)  # hoisted
+    a_seq = (x.reshape(T * N, D) @ params.W_ih.T + params.b_ih).reshape(T, N, 3 * H)  # hoisted
     gates = np.empty((T, N, 3 * H), dtype=x.dtype)
-    hns, hs = np.empty((T, N, H), dtype=x.dtype), np.empty((T, N, H), dtype=x.dtype)
+    u_ns, hs = np.empty((T, N, H), dtype=x.dtype), np.empty((T, N, H), dtype=x.dtype)
     h = h0
     for t in range(T):
-        ah = h @ params.W_hh.T + params.b_hh  # (N, 3H)
-        r, z, n, hns[t], hs[t] = _cell(axs[t], ah, h)
+        u = h @ params.W_hh.T + params.b_hh  # (N, 3H)
+        r, z, n, u_ns[t], hs[t] = _cell(a_seq[t], u, h)
         gates[t] = np.concatenate([r, z, n], axis=1)
         h = hs[t]
-    return hs, h, SequenceCache(x, h0, gates, hns, hs, params)
+    return hs, h, SequenceCache(x, h0, gates, u_ns, hs, params)
 
 
 def gru_backward(dhs: np.ndarray | None, cache: SequenceCache, dh_T: np.ndarray | None = None):
@@ -286,22 +290,22 @@ def gru_backward(dhs: np.ndarray | None, cache: SequenceCache, dh_T: np.ndarray 
     dh0 : (N, H) ndarray
     grads : GRUParams, each summed over all time steps
     """
-    x, h0, gates, hns, hs, params = cache
+    x, h0, gates, u_ns, hs, params = cache
     T, N, D = x.shape
     H = params.hidden_size
     dhs = np.zeros_like(hs) if dhs is None else dhs
     dh_next = np.zeros((N, H), dtype=x.dtype) if dh_T is None else dh_T
     check_arrays(NUMPY, hs=(hs, ("T", "N", "H")), dhs=(dhs, ("T", "N", "H")), dh_T=(dh_next, ("N", "H")))
     h_prevs = np.concatenate([h0[None], hs[:-1]], axis=0)  # (T, N, H): h_0 .. h_{T-1}
-    daxs, dahs = np.empty((T, N, 3 * H), dtype=x.dtype), np.empty((T, N, 3 * H), dtype=x.dtype)
+    das, dus = np.empty((T, N, 3 * H), dtype=x.dtype), np.empty((T, N, 3 * H), dtype=x.dtype)
     for t in reversed(range(T)):
         dh = dhs[t] + dh_next  # total dL/dh_t: loss at t plus step t+1 (eq:gru-bptt-dh)
         r, z, n = gates[t, :, :H], gates[t, :, H : 2 * H], gates[t, :, 2 * H :]
-        daxs[t], dahs[t], dh_direct = _cell_backward(dh, h_prevs[t], r, z, n, hns[t])
-        dh_next = dh_direct + dahs[t] @ params.W_hh  # δ⁺h_{t-1} (eq:gru-bptt-dh-prev)
-    dax, dah = daxs.reshape(T * N, 3 * H), dahs.reshape(T * N, 3 * H)
-    dx = (dax @ params.W_ih).reshape(T, N, D)  # (eq:gru-bptt-dx), all steps at once
+        das[t], dus[t], dh_direct = _cell_backward(dh, h_prevs[t], r, z, n, u_ns[t])
+        dh_next = dh_direct + dus[t] @ params.W_hh  # δ⁺h_{t-1} (eq:gru-bptt-dh-prev)
+    da, du = das.reshape(T * N, 3 * H), dus.reshape(T * N, 3 * H)
+    dx = (da @ params.W_ih).reshape(T, N, D)  # (eq:gru-bptt-dx), all steps at once
     grads = GRUParams(  # summed over time (eq:gru-bptt-dW)
-        dax.T @ x.reshape(T * N, D), dah.T @ h_prevs.reshape(T * N, H), dax.sum(axis=0), dah.sum(axis=0)
+        da.T @ x.reshape(T * N, D), du.T @ h_prevs.reshape(T * N, H), da.sum(axis=0), du.sum(axis=0)
     )
     return dx, dh_next, grads

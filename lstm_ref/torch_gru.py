@@ -120,36 +120,36 @@ class StepCache(NamedTuple):
     r: Tensor  # (N, H)
     z: Tensor  # (N, H)
     n: Tensor  # (N, H)
-    hn: Tensor  # (N, H): W_hn h_{t-1} + b_hn
+    u_n: Tensor  # (N, H): W_hn h_{t-1} + b_hn
     params: GRUParams
 
 
-def _cell(ax: Tensor, ah: Tensor, h_prev: Tensor):
-    """Gates and hidden state from ``ax = W_ih x_t + b_ih``, ``ah = W_hh h_{t-1} + b_hh`` (eq:gru-fused-preactivation)."""
+def _cell(a: Tensor, u: Tensor, h_prev: Tensor):
+    """Gates and hidden state from ``a = W_ih x_t + b_ih``, ``u = W_hh h_{t-1} + b_hh`` (eq:gru-fused-preactivation)."""
     H = h_prev.shape[1]
-    r = torch.sigmoid(ax[:, :H] + ah[:, :H])  # (eq:gru-reset-gate)
-    z = torch.sigmoid(ax[:, H : 2 * H] + ah[:, H : 2 * H])  # (eq:gru-update-gate)
-    hn = ah[:, 2 * H :]  # W_hn h_{t-1} + b_hn
-    n = torch.tanh(ax[:, 2 * H :] + r * hn)  # (eq:gru-candidate)
+    r = torch.sigmoid(a[:, :H] + u[:, :H])  # (eq:gru-reset-gate)
+    z = torch.sigmoid(a[:, H : 2 * H] + u[:, H : 2 * H])  # (eq:gru-update-gate)
+    u_n = u[:, 2 * H :]  # W_hn h_{t-1} + b_hn
+    n = torch.tanh(a[:, 2 * H :] + r * u_n)  # (eq:gru-candidate)
     h = (1.0 - z) * n + z * h_prev  # (eq:gru-hidden-state)
-    return r, z, n, hn, h
+    return r, z, n, u_n, h
 
 
-def _cell_backward(dh, h_prev, r, z, n, hn):
-    """``(dax, dah, dh_direct)``, each (N, 3H) or (N, H), as ``numpy_gru._cell_backward``.
+def _cell_backward(dh, h_prev, r, z, n, u_n):
+    """δa_t, δu_t and the direct share of δ⁺h_{t-1} from δh_t (eq:gru-bptt-gates to eq:gru-bptt-preactivation).
 
-    ``dh`` is δh_t, total. dax and dah are the δ of ``W_ih x_t + b_ih`` and
-    ``W_hh h_{t-1} + b_hh`` (eq:gru-bptt-preactivation); dh_direct = z ⊙ δh_t is the path
-    that skips every weight (eq:gru-bptt-dh-prev).
+    Arguments and results as ``numpy_gru._cell_backward``: ``dh``, ``h_prev``, ``r``, ``z``,
+    ``n``, ``u_n`` (N, H) -> ``da``, ``du`` (N, 3H) and ``dh_direct`` = z_t ⊙ δh_t (N, H)
+    (eq:gru-bptt-dh-prev).
     """
     dn = dh * (1.0 - z)  # (eq:gru-bptt-gates)
     dz = dh * (h_prev - n)  # (eq:gru-bptt-gates)
-    da_n = dn * (1.0 - n**2)
-    dr = da_n * hn  # (eq:gru-bptt-gates)
+    da_n = dn * (1.0 - n**2)  # δ of the candidate's pre-activation, a^n_t + r_t ⊙ u^n_t
+    dr = da_n * u_n  # (eq:gru-bptt-reset)
     da_r, da_z = dr * r * (1.0 - r), dz * z * (1.0 - z)
-    dax = torch.cat([da_r, da_z, da_n], dim=1)  # (N, 3H)
-    dah = torch.cat([da_r, da_z, r * da_n], dim=1)  # (N, 3H)
-    return dax, dah, z * dh
+    da = torch.cat([da_r, da_z, da_n], dim=1)  # (N, 3H), δa_t (eq:gru-bptt-preactivation)
+    du = torch.cat([da_r, da_z, r * da_n], dim=1)  # (N, 3H), δu_t: u^n_t enters scaled by r_t
+    return da, du, z * dh
 
 
 def gru_step(x: Tensor, h_prev: Tensor, params: GRUParams):
@@ -167,10 +167,10 @@ def gru_step(x: Tensor, h_prev: Tensor, params: GRUParams):
     cache : StepCache for :func:`gru_step_backward`
     """
     check_arrays(TORCH, **gru_param_specs(params), x=(x, ("N", "D")), h_prev=(h_prev, ("N", "H")))
-    ax = x @ params.W_ih.T + params.b_ih  # (N, 3H)
-    ah = h_prev @ params.W_hh.T + params.b_hh  # (N, 3H)
-    r, z, n, hn, h = _cell(ax, ah, h_prev)
-    return h, StepCache(x, h_prev, r, z, n, hn, params)
+    a = x @ params.W_ih.T + params.b_ih  # (N, 3H)
+    u = h_prev @ params.W_hh.T + params.b_hh  # (N, 3H)
+    r, z, n, u_n, h = _cell(a, u, h_prev)
+    return h, StepCache(x, h_prev, r, z, n, u_n, params)
 
 
 def gru_step_backward(dh: Tensor, cache: StepCache):
@@ -187,12 +187,12 @@ def gru_step_backward(dh: Tensor, cache: StepCache):
     dh_prev : (N, H) tensor, δ⁺h_{t-1}
     grads : GRUParams with dW_ih (3H, D), dW_hh (3H, H), db_ih, db_hh (3H,)
     """
-    x, h_prev, r, z, n, hn, params = cache
+    x, h_prev, r, z, n, u_n, params = cache
     check_arrays(TORCH, dh=(dh, ("N", "H")), h=(h_prev, ("N", "H")))
-    dax, dah, dh_direct = _cell_backward(dh, h_prev, r, z, n, hn)
-    dx = dax @ params.W_ih  # (eq:gru-bptt-dx)
-    dh_prev = dh_direct + dah @ params.W_hh  # (eq:gru-bptt-dh-prev)
-    grads = GRUParams(dax.T @ x, dah.T @ h_prev, dax.sum(dim=0), dah.sum(dim=0))  # (eq:gru-bptt-dW)
+    da, du, dh_direct = _cell_backward(dh, h_prev, r, z, n, u_n)
+    dx = da @ params.W_ih  # (eq:gru-bptt-dx)
+    dh_prev = dh_direct + du @ params.W_hh  # (eq:gru-bptt-dh-prev)
+    grads = GRUParams(da.T @ x, du.T @ h_prev, da.sum(dim=0), du.sum(dim=0))  # (eq:gru-bptt-dW)
     return dx, dh_prev, grads
 
 
@@ -203,7 +203,7 @@ class SequenceCache(NamedTuple):
     x: Tensor  # (T, N, D)
     h0: Tensor  # (N, H)
     gates: Tensor  # (T, N, 3H): r, z, n after their nonlinearities
-    hns: Tensor  # (T, N, H): W_hn h_{t-1} + b_hn
+    u_ns: Tensor  # (T, N, H): W_hn h_{t-1} + b_hn
     hs: Tensor  # (T, N, H): h_1 .. h_T
     params: GRUParams
 
@@ -235,14 +235,14 @@ def gru_forward(x: Tensor, params: GRUParams, h0: Tensor | None = None):
     h0 = _initial_state(x, params, h0)
     T, N, D = x.shape
     H = params.hidden_size
-    axs = (x.reshape(T * N, D) @ params.W_ih.T + params.b_ih).reshape(T, N, 3 * H)  # hoisted
+    a_seq = (x.reshape(T * N, D) @ params.W_ih.T + params.b_ih).reshape(T, N, 3 * H)  # hoisted
     steps = []
     h = h0
     for t in range(T):
-        r, z, n, hn, h = _cell(axs[t], h @ params.W_hh.T + params.b_hh, h)
-        steps.append((torch.cat([r, z, n], dim=1), hn, h))
-    gates, hns, hs = (torch.stack(s) for s in zip(*steps))
-    return hs, h, SequenceCache(x, h0, gates, hns, hs, params)
+        r, z, n, u_n, h = _cell(a_seq[t], h @ params.W_hh.T + params.b_hh, h)
+        steps.append((torch.cat([r, z, n], dim=1), u_n, h))
+    gates, u_ns, hs = (torch.stack(s) for s in zip(*steps))
+    return hs, h, SequenceCache(x, h0, gates, u_ns, hs, params)
 
 
 def gru_backward(dhs: Tensor | None, cache: SequenceCache, dh_T: Tensor | None = None):
@@ -260,23 +260,23 @@ def gru_backward(dhs: Tensor | None, cache: SequenceCache, dh_T: Tensor | None =
     dh0 : (N, H) tensor
     grads : GRUParams, each summed over all time steps
     """
-    x, h0, gates, hns, hs, params = cache
+    x, h0, gates, u_ns, hs, params = cache
     T, N, D = x.shape
     H = params.hidden_size
     dhs = torch.zeros_like(hs) if dhs is None else dhs
     dh_next = hs.new_zeros((N, H)) if dh_T is None else dh_T
     check_arrays(TORCH, hs=(hs, ("T", "N", "H")), dhs=(dhs, ("T", "N", "H")), dh_T=(dh_next, ("N", "H")))
     h_prevs = torch.cat([h0[None], hs[:-1]], dim=0)  # (T, N, H): h_0 .. h_{T-1}
-    daxs, dahs = [None] * T, [None] * T
+    das, dus = [None] * T, [None] * T
     for t in reversed(range(T)):
         dh = dhs[t] + dh_next  # total dL/dh_t (eq:gru-bptt-dh)
         r, z, n = gates[t].chunk(3, dim=1)
-        daxs[t], dahs[t], dh_direct = _cell_backward(dh, h_prevs[t], r, z, n, hns[t])
-        dh_next = dh_direct + dahs[t] @ params.W_hh  # δ⁺h_{t-1} (eq:gru-bptt-dh-prev)
-    dax, dah = torch.stack(daxs).reshape(T * N, 3 * H), torch.stack(dahs).reshape(T * N, 3 * H)
-    dx = (dax @ params.W_ih).reshape(T, N, D)  # (eq:gru-bptt-dx)
+        das[t], dus[t], dh_direct = _cell_backward(dh, h_prevs[t], r, z, n, u_ns[t])
+        dh_next = dh_direct + dus[t] @ params.W_hh  # δ⁺h_{t-1} (eq:gru-bptt-dh-prev)
+    da, du = torch.stack(das).reshape(T * N, 3 * H), torch.stack(dus).reshape(T * N, 3 * H)
+    dx = (da @ params.W_ih).reshape(T, N, D)  # (eq:gru-bptt-dx)
     grads = GRUParams(  # summed over time (eq:gru-bptt-dW)
-        dax.T @ x.reshape(T * N, D), dah.T @ h_prevs.reshape(T * N, H), dax.sum(dim=0), dah.sum(dim=0)
+        da.T @ x.reshape(T * N, D), du.T @ h_prevs.reshape(T * N, H), da.sum(dim=0), du.sum(dim=0)
     )
     return dx, dh_next, grads
 
@@ -292,14 +292,14 @@ class GRUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, W_ih, W_hh, b_ih, b_hh):
         hs, h_T, cache = gru_forward(x, GRUParams(W_ih, W_hh, b_ih, b_hh), h0)
-        ctx.save_for_backward(x, cache.h0, cache.gates, cache.hns, hs, W_ih, W_hh, b_ih, b_hh)
+        ctx.save_for_backward(x, cache.h0, cache.gates, cache.u_ns, hs, W_ih, W_hh, b_ih, b_hh)
         return hs, h_T.clone()  # the clone: outputs must not be views of each other
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dhs, dh_T):
-        x, h0, gates, hns, hs, *weights = ctx.saved_tensors
-        cache = SequenceCache(x, h0, gates, hns, hs, GRUParams(*weights))
+        x, h0, gates, u_ns, hs, *weights = ctx.saved_tensors
+        cache = SequenceCache(x, h0, gates, u_ns, hs, GRUParams(*weights))
         dx, dh0, grads = gru_backward(dhs.contiguous(), cache, dh_T)
         return (dx, dh0, *grads)
 

@@ -761,3 +761,276 @@ def test_bptt_chapter_prints_the_hand_numbers_from_the_script():
     for key, value in hb.worked_example().items():
         shown = float(formatted[key].replace("\u2212", "-"))
         assert abs(shown - value) <= (0 if key in hb.CHOSEN else 5e-5), key
+
+
+# --- gru.md: the GRU's equations and the code that cites them (issue 15) ------------------------
+from lstm_ref import numpy_gru as ngru  # noqa: E402
+from lstm_ref import torch_gru as tgru  # noqa: E402
+from lstm_ref.gru_params import GRUParams  # noqa: E402
+
+GRU_DERIVATION_ONLY = {
+    "eq:gru-from-cifg": "a step of the derivation (CIFG renamed); its end point is eq:gru-hidden-state",
+    "eq:gru-no-cell": "a step of the derivation (h_t = c_t); its end point is eq:gru-hidden-state",
+}
+gru_rng = np.random.default_rng(2015)  # its own stream: the LSTM checks above keep theirs
+
+
+def gru_chapter_labels() -> set[str]:
+    return {label for _, label in display_equations(BOOK / "gru.md") if label}
+
+
+def gru_ref_step(x, h, W_ih, W_hh, b_ih, b_hh):
+    """One GRU step written out again, example by example, rows r, z, n taken by hand."""
+    H = h.shape[1]
+    out = np.empty_like(h)
+    for k in range(x.shape[0]):
+        a, u = W_ih @ x[k] + b_ih, W_hh @ h[k] + b_hh
+        r, z = sig(a[:H] + u[:H]), sig(a[H : 2 * H] + u[H : 2 * H])
+        n = np.tanh(a[2 * H :] + r * u[2 * H :])
+        out[k] = (1 - z) * n + z * h[k]
+    return out
+
+
+def gru_sizes(N=3, D=4, H=5):
+    p = GRUParams.init(D, H, seed=int(gru_rng.integers(1 << 30)), update_bias=0.5)
+    p = GRUParams(p.W_ih, p.W_hh, p.b_ih, p.b_hh + gru_rng.standard_normal(3 * H))  # b_hn matters
+    return p, gru_rng.standard_normal((N, D)), gru_rng.uniform(-1, 1, (N, H))
+
+
+def gru_both(fn_name):
+    def torch_version(*args):
+        return getattr(tgru, fn_name)(*(torch.from_numpy(a) for a in args)).numpy()
+
+    return [getattr(ngru, fn_name), torch_version]
+
+
+def _check_gru_gate(fn_name, gate):
+    p, x, h = gru_sizes()
+    H = p.hidden_size
+    k = "rzn".index(gate)
+    rows = slice(k * H, (k + 1) * H)
+    W = np.hstack([p.W_hh[rows], p.W_ih[rows]])  # [h_{t-1}, x_t] order, by hand
+    expected = np.stack([sig(W @ np.concatenate([h[n], x[n]]) + p.b_ih[rows] + p.b_hh[rows]) for n in range(len(x))])
+    for fn in gru_both(fn_name):
+        assert rel_err(fn(x, h, W, p.b_ih[rows] + p.b_hh[rows]), expected) < 1e-12
+    _, cache = ngru.gru_step(x, h, p)  # the fused step computes the same gate
+    assert rel_err(getattr(cache, gate), expected) < 1e-12
+
+
+def check_gru_candidate():
+    p, x, h = gru_sizes()
+    r = gru_rng.uniform(0, 1, h.shape)
+    W_in, b_in, W_hn, b_hn = p.gate("n")
+    expected = np.stack([np.tanh(W_in @ x[k] + b_in + r[k] * (W_hn @ h[k] + b_hn)) for k in range(len(x))])
+    for fn in gru_both("candidate"):
+        assert rel_err(fn(x, h, r, W_in, b_in, W_hn, b_hn), expected) < 1e-12
+    _, cache = ngru.gru_step(x, h, p)
+    assert rel_err(cache.n, ngru.candidate(x, h, cache.r, *p.gate("n"))) < 1e-12
+
+
+def check_gru_candidate_cho():
+    p, x, h = gru_sizes()
+    r = gru_rng.uniform(0, 1, h.shape)
+    W_in, b_in, W_hn, b_hn = p.gate("n")
+    expected = np.stack([np.tanh(W_in @ x[k] + b_in + W_hn @ (r[k] * h[k]) + b_hn) for k in range(len(x))])
+    for fn in gru_both("candidate_cho"):
+        assert rel_err(fn(x, h, r, W_in, b_in, W_hn, b_hn), expected) < 1e-12
+
+
+def check_gru_hidden_state():
+    z, n, h = gru_rng.uniform(0, 1, (3, 4)), gru_rng.uniform(-1, 1, (3, 4)), gru_rng.uniform(-1, 1, (3, 4))
+    expected = np.array([[(1 - z[k, j]) * n[k, j] + z[k, j] * h[k, j] for j in range(4)] for k in range(3)])
+    for fn in gru_both("hidden_state"):
+        assert rel_err(fn(z, n, h), expected) < 1e-12
+
+
+def check_gru_fused_preactivation():
+    p, x, h = gru_sizes()
+    expected = gru_ref_step(x, h, *p)
+    assert rel_err(ngru.gru_step(x, h, p)[0], expected) < 1e-12
+    h_t, _ = tgru.gru_step(torch.from_numpy(x), torch.from_numpy(h), p.to_tensors())
+    assert rel_err(h_t.numpy(), expected) < 1e-12
+    xs = gru_rng.standard_normal((4,) + x.shape)  # over a sequence, input projection hoisted
+    hs, _, _ = ngru.gru_forward(xs, p, h)
+    for t in range(4):
+        h = gru_ref_step(xs[t], h, *p)
+        assert rel_err(hs[t], h) < 1e-12
+
+
+def _gru_cell_setup(N=3, H=4):
+    a, u = np.clip(gru_rng.standard_normal((N, 3 * H)), -2.5, 2.5), np.clip(gru_rng.standard_normal((N, 3 * H)), -2.5, 2.5)
+    return a, u, gru_rng.uniform(-1, 1, (N, H)), gru_rng.standard_normal((N, H)), H
+
+
+def _gru_cell_from(a, u, h_prev, H):
+    r, z = sig(a[:, :H] + u[:, :H]), sig(a[:, H : 2 * H] + u[:, H : 2 * H])
+    n = np.tanh(a[:, 2 * H :] + r * u[:, 2 * H :])
+    return r, z, n, (1 - z) * n + z * h_prev
+
+
+def _gru_cell_backward_both(dh, h_prev, r, z, n, u_n):
+    out_t = tgru._cell_backward(*(torch.from_numpy(v) for v in (dh, h_prev, r, z, n, u_n)))
+    return [ngru._cell_backward(dh, h_prev, r, z, n, u_n), tuple(v.numpy() for v in out_t)]
+
+
+def check_gru_bptt_preactivation():
+    a, u, h_prev, dh, H = _gru_cell_setup()
+    r, z, n, _ = _gru_cell_from(a, u, h_prev, H)
+    num_a = numeric_grad(lambda: float(np.sum(dh * _gru_cell_from(a, u, h_prev, H)[3])), a)
+    num_u = numeric_grad(lambda: float(np.sum(dh * _gru_cell_from(a, u, h_prev, H)[3])), u)
+    for da, du, _ in _gru_cell_backward_both(dh, h_prev, r, z, n, u[:, 2 * H :]):
+        assert rel_err(da, num_a) < TOL and rel_err(du, num_u) < TOL
+
+
+def _gru_gate_grads_by_differences():
+    """δn, δz, δr by differences, each quantity perturbed with the others held fixed."""
+    a, u, h_prev, dh, H = _gru_cell_setup()
+    r, z, n, _ = _gru_cell_from(a, u, h_prev, H)
+    q = {"z": z.copy(), "n": n.copy()}
+    grads = {k: numeric_grad(lambda: float(np.sum(dh * ((1 - q["z"]) * q["n"] + q["z"] * h_prev))), q[k]) for k in q}
+    rr = r.copy()
+
+    def through_r():
+        nn_ = np.tanh(a[:, 2 * H :] + rr * u[:, 2 * H :])
+        return float(np.sum(dh * ((1 - z) * nn_ + z * h_prev)))
+
+    grads["r"] = numeric_grad(through_r, rr)
+    return (a, u, h_prev, dh, H, r, z, n), grads
+
+
+def _gru_code_gate_grads(da, r, z, n, H):
+    """Undo the slopes of eq:gru-bptt-preactivation to read δr, δz, δn out of δa."""
+    return {"r": da[:, :H] / (r * (1 - r)), "z": da[:, H : 2 * H] / (z * (1 - z)), "n": da[:, 2 * H :] / (1 - n**2)}
+
+
+def _check_gru_cell_piece(names):
+    (a, u, h_prev, dh, H, r, z, n), expected = _gru_gate_grads_by_differences()
+    for da, _, _ in _gru_cell_backward_both(dh, h_prev, r, z, n, u[:, 2 * H :]):
+        got = _gru_code_gate_grads(da, r, z, n, H)
+        for name in names:
+            assert rel_err(got[name], expected[name]) < 1e-6, name
+
+
+def check_gru_bptt_gates():
+    _check_gru_cell_piece(["n", "z"])
+
+
+def check_gru_bptt_reset():
+    _check_gru_cell_piece(["r"])
+
+
+def _gru_step_grads_by_differences(p, x, h, dh):
+    args = {"x": x.copy(), "h_prev": h.copy(), **{name: v.copy() for name, v in p.items()}}
+
+    def L():
+        return float(np.sum(dh * gru_ref_step(args["x"], args["h_prev"], args["W_ih"], args["W_hh"], args["b_ih"], args["b_hh"])))
+
+    return {name: numeric_grad(L, arr) for name, arr in args.items()}
+
+
+def _check_gru_step_piece(names):
+    p, x, h = gru_sizes()
+    dh = gru_rng.standard_normal(h.shape)
+    expected = _gru_step_grads_by_differences(p, x, h, dh)
+    _, cache = ngru.gru_step(x, h, p)
+    results = [ngru.gru_step_backward(dh, cache)]
+    _, cache_t = tgru.gru_step(torch.from_numpy(x), torch.from_numpy(h), p.to_tensors())
+    dx, dh_prev, grads = tgru.gru_step_backward(torch.from_numpy(dh), cache_t)
+    results.append((dx.numpy(), dh_prev.numpy(), grads.to_numpy()))
+    for dx, dh_prev, grads in results:
+        got = {"x": dx, "h_prev": dh_prev, **dict(grads.items())}
+        for name in names:
+            assert rel_err(got[name], expected[name]) < TOL, name
+
+
+def check_gru_bptt_dx():
+    _check_gru_step_piece(["x"])
+
+
+def check_gru_bptt_dh_prev():
+    _check_gru_step_piece(["h_prev"])
+    # the direct path alone: with every layer's weights zero, δ⁺h_{t-1} = z ⊙ δh_t
+    p, x, h = gru_sizes()
+    p = GRUParams(np.zeros_like(p.W_ih), np.zeros_like(p.W_hh), p.b_ih, p.b_hh)
+    dh = gru_rng.standard_normal(h.shape)
+    _, cache = ngru.gru_step(x, h, p)
+    assert rel_err(ngru.gru_step_backward(dh, cache)[1], cache.z * dh) < 1e-12
+
+
+def _check_gru_sequence(names, T=4):
+    p, x0, h0 = gru_sizes()
+    xs, dhs = gru_rng.standard_normal((T,) + x0.shape), gru_rng.standard_normal((T,) + h0.shape)
+    args = {"x": xs.copy(), "h0": h0.copy(), **{name: v.copy() for name, v in p.items()}}
+
+    def L():
+        h, total = args["h0"], 0.0
+        for t in range(T):
+            h = gru_ref_step(args["x"][t], h, args["W_ih"], args["W_hh"], args["b_ih"], args["b_hh"])
+            total += float(np.sum(dhs[t] * h))
+        return total
+
+    expected = {name: numeric_grad(L, arr) for name, arr in args.items() if name in names}
+    dx, dh0, grads = ngru.gru_backward(dhs, ngru.gru_forward(xs, p, h0)[2])
+    got = {"x": dx, "h0": dh0, **dict(grads.items())}
+    _, _, cache_t = tgru.gru_forward(torch.from_numpy(xs), p.to_tensors(), torch.from_numpy(h0))
+    dx_t, dh0_t, grads_t = tgru.gru_backward(torch.from_numpy(dhs), cache_t)
+    got_t = {"x": dx_t.numpy(), "h0": dh0_t.numpy(), **dict(grads_t.to_numpy().items())}
+    for name in names:
+        assert rel_err(got[name], expected[name]) < TOL, name
+        assert rel_err(got_t[name], expected[name]) < TOL, f"torch {name}"
+
+
+def check_gru_bptt_dh():
+    _check_gru_sequence(["h0", "x"])  # δh_t adds the loss at t and the message from t+1
+
+
+def check_gru_bptt_dW():
+    _check_gru_step_piece(["W_ih", "W_hh", "b_ih", "b_hh"])
+    _check_gru_sequence(["W_ih", "W_hh", "b_ih", "b_hh"])  # summed over all T steps
+
+
+def check_gru_parameter_count():
+    from lstm_ref.experiments.gru import count_parameters, equal_size_hidden
+
+    for D, H in ((2, 32), (32, 128), (5, 3)):
+        assert count_parameters(torch.nn.LSTM(D, H)) == 4 * H * (D + H) + 8 * H
+        assert count_parameters(torch.nn.GRU(D, H)) == 3 * H * (D + H) + 6 * H
+    target = 4 * 32 * 34 + 8 * 32  # an LSTM layer, D = 2, H = 32
+    H = equal_size_hidden(lambda h: torch.nn.GRU(2, h), target)
+    assert H == min(range(1, 100), key=lambda h: abs(3 * h * (2 + h) + 6 * h - target)) == 37
+
+
+GRU_CHECKS = {
+    "eq:gru-reset-gate": lambda: _check_gru_gate("reset_gate", "r"),
+    "eq:gru-update-gate": lambda: _check_gru_gate("update_gate", "z"),
+    "eq:gru-candidate": check_gru_candidate,
+    "eq:gru-candidate-cho": check_gru_candidate_cho,
+    "eq:gru-hidden-state": check_gru_hidden_state,
+    "eq:gru-fused-preactivation": check_gru_fused_preactivation,
+    "eq:gru-parameter-count": check_gru_parameter_count,
+    "eq:gru-bptt-dh": check_gru_bptt_dh,
+    "eq:gru-bptt-gates": check_gru_bptt_gates,
+    "eq:gru-bptt-reset": check_gru_bptt_reset,
+    "eq:gru-bptt-preactivation": check_gru_bptt_preactivation,
+    "eq:gru-bptt-dx": check_gru_bptt_dx,
+    "eq:gru-bptt-dh-prev": check_gru_bptt_dh_prev,
+    "eq:gru-bptt-dW": check_gru_bptt_dW,
+}
+
+
+def test_gru_labels_are_implemented_and_checked_or_derivation_only():
+    """As for the core chapters: every label of gru.md is cited by lstm_ref (and then checked) or explained."""
+    labels, cited = gru_chapter_labels(), cited_labels()
+    assert {"eq:gru-hidden-state", "eq:gru-bptt-dh-prev"} <= labels  # guards the parser
+    unexplained = sorted(label for label in labels if label not in cited and label not in GRU_DERIVATION_ONLY)
+    assert not unexplained, f"labels of gru.md that no code cites: {unexplained}; cite them or explain them"
+    unchecked = sorted(label for label in labels & set(cited) if label not in GRU_CHECKS)
+    assert not unchecked, f"implemented labels of gru.md without a numeric check in GRU_CHECKS: {unchecked}"
+    stale = sorted((set(GRU_CHECKS) | set(GRU_DERIVATION_ONLY)) - labels)
+    assert not stale, f"GRU_CHECKS / GRU_DERIVATION_ONLY name labels gru.md does not define: {stale}"
+
+
+@pytest.mark.parametrize("label", sorted(GRU_CHECKS))
+def test_gru_equation_is_implemented_as_written(label):
+    assert label in cited_labels(), f"{label} has a check but no code in lstm_ref cites it"
+    GRU_CHECKS[label]()

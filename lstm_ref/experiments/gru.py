@@ -50,7 +50,9 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def equal_size_hidden(build: Callable[[int], nn.Module], target: int) -> int:
-    """The hidden size H whose ``build(H)`` has the parameter count closest to ``target``.
+    """The hidden size H whose ``build(H)`` has the parameter count closest to ``target`` (eq:gru-parameter-count).
+
+    The counts are read from the modules, read-out and embedding included, not from the formula.
 
     The count grows with H, so a doubling search and a bisection find the crossing.
     """
