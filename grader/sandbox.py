@@ -162,9 +162,6 @@ def main(argv: list[str] | None = None) -> None:
     # in a PID namespace the kernel's parent is bwrap's init (pid 1), which ipykernel's
     # parent poller takes for "orphaned"; --die-with-parent does that job instead
     os.environ.pop("JPY_PARENT_PID", None)
-    # the kernel imports what the environment installs (lstm_ref); the grader's own
-    # PYTHONPATH (the course folder, for nbgrader's commands) is not the learner's
-    os.environ.pop("PYTHONPATH", None)
     # without JPY_PARENT_PID ipykernel prints its connection banner on fd 1, into the
     # instructor's terminal; learners' output reaches the notebook over ZMQ, not through it
     devnull = os.open(os.devnull, os.O_WRONLY)
