@@ -94,6 +94,61 @@ def test_lstm_function_gradcheck():
     assert torch.autograd.gradcheck(tl.LSTMFunction.apply, inputs, eps=1e-6, atol=1e-7)
 
 
+def _projected_problem(T, N, D, H, P, seed=3, device="cpu"):
+    g = torch.Generator().manual_seed(seed)
+
+    def randn(*shape):
+        return (0.5 * torch.randn(*shape, generator=g, dtype=torch.float64)).to(device)
+
+    x, h0, c0 = randn(T, N, D), randn(N, P), randn(N, H)
+    weights = randn(4 * H, D), randn(4 * H, P), randn(4 * H), randn(P, H)
+    return x, h0, c0, weights, randn(T, N, P), randn(N, P), randn(N, H)
+
+
+@pytest.mark.parametrize("T,N,D,H,P,chunk", [(1, 2, 3, 4, 2, None), (13, 3, 2, 5, 3, 4), (9, 1, 3, 4, 1, 1)])
+def test_fast_path_with_projection_matches_autograd(T, N, D, H, P, chunk, device="cpu"):
+    """nn.LSTM's proj_size (h_t = W_hr (o_t ⊙ tanh c_t)): the fast path against torch autograd
+    differentiating the plain loop of ``sequence_autograd``, float64."""
+    x, h0, c0, weights, dhs, dh_T, dc_T = _projected_problem(T, N, D, H, P, device=device)
+    leaves = [t.clone().requires_grad_() for t in (x, h0, c0, *weights)]
+    hs, h_T, c_T = tl.sequence_autograd(*leaves)
+    want = torch.autograd.grad((hs, h_T, c_T), leaves, (dhs, dh_T, dc_T))
+    W_ih, W_hh, b, W_hr = weights
+    saved = fast_forward(x, h0, c0, W_ih, W_hh, b, W_hr)
+    assert _max_diff(saved[0], hs) <= F64_TOL and saved[0].shape == (T, N, P)
+    got = fast_backward(dhs, dh_T, dc_T, x, h0, c0, W_ih, W_hh, saved, chunk=chunk, W_hr=W_hr)
+    for name, g, w in zip(("dx", "dh0", "dc0", "dW_ih", "dW_hh", "db", "dW_hr"), got, want):
+        assert g.shape == w.shape, name
+        assert _max_diff(g, w) <= F64_TOL, name
+
+
+def test_lstm_function_gradcheck_with_projection_and_lengths():
+    """Rows of different lengths (final states at each row's own last step) and a projection:
+    first and second derivatives, batched gradients included."""
+    from torch.testing._internal.common_utils import gradcheck, gradgradcheck
+
+    x, h0, c0, weights, *_ = _projected_problem(5, 3, 2, 4, 2)
+    lengths = torch.tensor([5, 2, 4])
+    inputs = [t.clone().requires_grad_() for t in (x, h0, c0, *weights)]
+
+    def f(*args):
+        return tl.LSTMFunction.apply(*args, lengths)
+
+    hs, h_n, c_n = f(*inputs)
+    _, want_h, want_c = tl.sequence_autograd(*inputs, lengths)
+    assert _max_diff(h_n[1], hs[1, 1]) == 0.0  # row 1 ends at step 2
+    assert _max_diff(h_n, want_h) <= F64_TOL and _max_diff(c_n, want_c) <= F64_TOL
+    assert gradcheck(f, inputs) and gradgradcheck(f, inputs)
+
+
+def test_batch_of_size_zero_in_the_fast_path():
+    x, params, h0, c0, dhs, *_ = _problem(4, 0, 3, 5)
+    saved = fast_forward(x, h0, c0, *params)
+    dx, dh0, dc0, dW_ih, dW_hh, db, dW_hr = fast_backward(dhs, None, None, x, h0, c0, params.W_ih, params.W_hh, saved)
+    assert dx.shape == (4, 0, 3) and dh0.shape == (0, 5) and dW_hr is None
+    assert dW_ih.abs().max() == dW_hh.abs().max() == db.abs().max() == 0.0
+
+
 def _pair(D, H, dtype, device="cpu", **kw):
     torch.manual_seed(0)
     ref = torch.nn.LSTM(D, H, dtype=dtype, device=device, **kw)
