@@ -3,12 +3,14 @@
 Every model here is built on :class:`lstm_ref.torch_lstm.LSTM`, the drop-in for a
 single-layer ``torch.nn.LSTM`` whose backward pass is the hand-written BPTT of the book.
 
-- Character-level language model: :class:`CharVocab`, :func:`char_batches`, :class:`CharLM`,
-  :func:`train_char_lm`, :func:`char_loss`, :func:`unigram_loss`, :func:`sample`.
-- One-step-ahead forecasting: :func:`load_series`, :func:`make_windows`, :class:`Forecaster`,
-  :func:`train_forecaster`, :func:`persistence`, :func:`mae`, :func:`rmse`.
-- Anomaly detection from forecast error: :func:`anomaly_threshold`, :func:`flag_anomalies`,
-  :func:`detect_online`.
+- Character-level language model: :class:`CharVocab`, :func:`char_batches`,
+  :class:`CharLM`, :func:`train_char_lm`, :func:`char_loss`, :func:`unigram_loss`,
+  :func:`sample`.
+- One-step-ahead forecasting: :func:`load_series`, :func:`make_windows`,
+  :class:`Forecaster`, :func:`train_forecaster`, :func:`persistence`, :func:`mae`,
+  :func:`rmse`.
+- Anomaly detection from forecast error: :func:`anomaly_threshold`,
+  :func:`flag_anomalies`, :func:`detect_online`.
 
 Shapes follow the book: time-major ``(T, N, ...)``, ``V`` the vocabulary size, ``W`` the
 window length of a forecast, ``M`` the number of windows.
@@ -47,17 +49,19 @@ __all__ = [
 ]
 
 
-# --- character-level language model ----------------------------------------------------------
+# --- character-level language model ---------------------------------------------------
 @dataclass(frozen=True)
 class CharVocab:
-    """The characters of a text, each mapped to an integer id (sorted, so ids are stable)."""
+    """The characters of a text, each mapped to an integer id (sorted: stable ids)."""
 
     chars: str
 
     @classmethod
     def from_text(cls, text: str) -> "CharVocab":
         if not text:
-            raise ValueError("text is empty; expected at least one character to build a vocabulary")
+            raise ValueError(
+                "text is empty; expected at least one character to build a vocabulary"
+            )
         return cls("".join(sorted(set(text))))
 
     @property
@@ -69,7 +73,10 @@ class CharVocab:
         index = {ch: k for k, ch in enumerate(self.chars)}
         unknown = sorted(set(text) - index.keys())
         if unknown:
-            raise ValueError(f"text has characters {unknown!r} that are not in the vocabulary {self.chars!r}")
+            raise ValueError(
+                f"text has characters {unknown!r} that are not in the vocabulary "
+                f"{self.chars!r}"
+            )
         return torch.tensor([index[ch] for ch in text], dtype=torch.long)
 
     def decode(self, ids) -> str:
@@ -77,7 +84,9 @@ class CharVocab:
         return "".join(self.chars[int(k)] for k in ids)
 
 
-def char_batches(ids: Tensor, T: int, N: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def char_batches(
+    ids: Tensor, T: int, N: int, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
     """N random windows of T characters and, for each, the character that follows.
 
     Parameters
@@ -89,10 +98,13 @@ def char_batches(ids: Tensor, T: int, N: int, generator: torch.Generator) -> tup
     Returns
     -------
     x : (T, N) int64 tensor, ``x[t, n] = ids[s_n + t]``
-    y : (T, N) int64 tensor, the targets ``y[t, n] = ids[s_n + t + 1]`` (x shifted by one)
+    y : (T, N) int64 tensor, the targets ``y[t, n] = ids[s_n + t + 1]`` (x shifted by
+        one)
     """
     if ids.ndim != 1 or len(ids) <= T:
-        raise ValueError(f"ids has shape {tuple(ids.shape)}; expected (L,) with L > T = {T}")
+        raise ValueError(
+            f"ids has shape {tuple(ids.shape)}; expected (L,) with L > T = {T}"
+        )
     starts = torch.randint(0, len(ids) - T, (N,), generator=generator)  # (N,)
     offsets = torch.arange(T)[:, None] + starts[None, :]  # (T, N)
     return ids[offsets], ids[offsets + 1]
@@ -108,14 +120,21 @@ class CharLM(nn.Module):
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None):
-        """x : (T, N) ids -> logits (T, N, V) and the final ``(h_T, c_T)``, each (1, N, H)."""
+        """x : (T, N) ids -> logits (T, N, V) and the final ``(h_T, c_T)``.
+
+        ``h_T`` and ``c_T`` are each (1, N, H), as ``nn.LSTM`` returns them.
+        """
         hs, state = self.lstm(self.embed(x), state)  # (T, N, E) -> (T, N, H)
         return self.head(hs), state
 
 
 def _cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
-    """Mean of -log p(y) over all T·N positions (eq:app-lm-loss); logits (T, N, V), y (T, N)."""
-    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+    """Mean of -log p(y) over all T·N positions (eq:app-lm-loss).
+
+    logits : (T, N, V), y : (T, N) -> scalar tensor
+    """
+    V = logits.shape[-1]
+    return nn.functional.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
 
 
 def train_char_lm(
@@ -128,7 +147,9 @@ def train_char_lm(
     clip: float = 1.0,
     seed: int = 0,
 ) -> list[float]:
-    """Train ``model`` to predict each next character; returns the loss (nats/char) per step.
+    """Train ``model`` to predict each next character; returns the loss per step.
+
+    The loss is the mean cross-entropy of a batch, in nats per character.
 
     Adam on random windows; the gradient norm is clipped at ``clip`` because a recurrent
     network's gradient can still explode (see the chapter on gradient flow).
@@ -136,7 +157,9 @@ def train_char_lm(
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
-    progress = tqdm(range(steps), desc="char LM", mininterval=10.0, ascii=True, ncols=80)
+    progress = tqdm(
+        range(steps), desc="char LM", mininterval=10.0, ascii=True, ncols=72
+    )
     for _ in progress:
         x, y = char_batches(ids, T, N, generator)
         logits, _ = model(x)
@@ -154,8 +177,8 @@ def train_char_lm(
 def char_loss(model: CharLM, ids: Tensor, T: int = 256) -> float:
     """Mean cross-entropy (nats/char) of ``model`` on the text ``ids``, read in order.
 
-    The text is cut into consecutive chunks of T characters; the state is carried from one
-    chunk to the next, so every character is predicted from everything before it.
+    The text is cut into consecutive chunks of T characters; the state is carried from
+    one chunk to the next, so every character is predicted from everything before it.
     """
     if ids.ndim != 1 or len(ids) < 2:
         raise ValueError(f"ids has shape {tuple(ids.shape)}; expected (L,) with L >= 2")
@@ -170,7 +193,7 @@ def char_loss(model: CharLM, ids: Tensor, T: int = 256) -> float:
 
 
 def unigram_loss(train_ids: Tensor, test_ids: Tensor, vocab_size: int) -> float:
-    """Cross-entropy (nats/char) on ``test_ids`` of the letter frequencies of ``train_ids``.
+    """Cross-entropy (nats/char) on ``test_ids`` of the letter counts of ``train_ids``.
 
     The baseline a language model must beat: it knows how common each character is, and
     nothing about order. Add-one smoothing keeps unseen characters finite.
@@ -189,36 +212,43 @@ def sample(
     temperature: float = 0.8,
     seed: int = 0,
 ) -> str:
-    """Generate ``length`` characters after ``prime``, sampling each from (eq:app-temperature).
+    """``length`` characters after ``prime``, each sampled by (eq:app-temperature).
 
     Each sampled character is fed back in as the next input.
 
-    ``temperature`` < 1 sharpens the predicted distribution (safer, more repetitive text),
-    > 1 flattens it (more surprising, more misspelt).
+    ``temperature`` < 1 sharpens the predicted distribution (safer, more repetitive
+    text), > 1 flattens it (more surprising, more misspelt).
     """
     if not prime:
-        raise ValueError("prime is empty; expected at least one character to start from")
+        raise ValueError(
+            "prime is empty; expected at least one character to start from"
+        )
     if temperature <= 0:
         raise ValueError(f"temperature is {temperature}; expected a positive number")
     if length < 0:
-        raise ValueError(f"length is {length}; expected a non-negative number of characters")
+        raise ValueError(
+            f"length is {length}; expected a non-negative number of characters"
+        )
     generator = torch.Generator().manual_seed(seed)
     logits, state = model(vocab.encode(prime)[:, None])  # read the prime: (T, 1, V)
     out = []
     for _ in range(length):
-        p = torch.softmax(logits[-1, 0] / temperature, dim=-1)  # (V,) (eq:app-temperature)
+        # (V,) (eq:app-temperature)
+        p = torch.softmax(logits[-1, 0] / temperature, dim=-1)
         k = torch.multinomial(p, 1, generator=generator)  # (1,)
         out.append(int(k))
         logits, state = model(k[:, None], state)  # one step: (1, 1, V)
     return prime + vocab.decode(out)
 
 
-# --- one-step-ahead forecasting ----------------------------------------------------------------
+# --- one-step-ahead forecasting -------------------------------------------------------
 def load_series(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """A two-column CSV with a header line (time, value) -> ``(times, values)``, each (L,)."""
+    """CSV with a header and two columns (time, value) -> ``(times, values)``, (L,)."""
     table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
     if table.shape[1] != 2:
-        raise ValueError(f"{path} has {table.shape[1]} columns; expected 2 (time, value)")
+        raise ValueError(
+            f"{path} has {table.shape[1]} columns; expected 2 (time, value)"
+        )
     return table[:, 0], table[:, 1]
 
 
@@ -232,19 +262,25 @@ def make_windows(series: np.ndarray, W: int) -> tuple[Tensor, Tensor]:
 
     Returns
     -------
-    X : (W, M, 1) float32 tensor, time-major, ``X[:, m, 0] = series[m : m + W]``, M = L - W
+    X : (W, M, 1) float32 tensor, time-major, ``X[:, m, 0] = series[m : m + W]``,
+        M = L - W
     y : (M,) float32 tensor, ``y[m] = series[m + W]``
     """
     series = np.asarray(series, dtype=np.float32)
     if series.ndim != 1 or len(series) <= W or W < 1:
-        raise ValueError(f"series has shape {series.shape}; expected (L,) with L > W = {W} >= 1")
+        raise ValueError(
+            f"series has shape {series.shape}; expected (L,) with L > W = {W} >= 1"
+        )
     M = len(series) - W
     X = np.stack([series[m : m + W] for m in range(M)], axis=1)  # (W, M)
     return torch.from_numpy(X[:, :, None]), torch.from_numpy(series[W:].copy())
 
 
 class Forecaster(nn.Module):
-    """Reference LSTM over a window, then a linear read-out of the next value from h_T."""
+    """Reference LSTM over a window, then a linear read-out of the next value.
+
+    The read-out sees only the window's last hidden state h_T.
+    """
 
     def __init__(self, hidden_size: int = 32, input_size: int = 1):
         super().__init__()
@@ -258,15 +294,26 @@ class Forecaster(nn.Module):
 
 
 def train_forecaster(
-    model: Forecaster, X: Tensor, y: Tensor, epochs: int, lr: float = 1e-2, seed: int = 0
+    model: Forecaster,
+    X: Tensor,
+    y: Tensor,
+    epochs: int,
+    lr: float = 1e-2,
+    seed: int = 0,
 ) -> list[float]:
-    """Full-batch Adam on the mean squared error (eq:app-mse); returns the loss per epoch."""
+    """Full-batch Adam on the mean squared error (eq:app-mse); the loss per epoch."""
     if X.ndim != 3 or y.shape != (X.shape[1],):
-        raise ValueError(f"X has shape {tuple(X.shape)} and y {tuple(y.shape)}; expected (W, M, 1) and (M,)")
-    torch.manual_seed(seed)  # nothing here is random today; kept so a change stays reproducible
+        raise ValueError(
+            f"X has shape {tuple(X.shape)} and y {tuple(y.shape)}; "
+            "expected (W, M, 1) and (M,)"
+        )
+    # nothing here is random today; kept so that a change stays reproducible
+    torch.manual_seed(seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
-    progress = tqdm(range(epochs), desc="forecaster", mininterval=10.0, ascii=True, ncols=80)
+    progress = tqdm(
+        range(epochs), desc="forecaster", mininterval=10.0, ascii=True, ncols=72
+    )
     for _ in progress:
         loss = nn.functional.mse_loss(model(X), y)  # (eq:app-mse)
         optimiser.zero_grad()
@@ -278,7 +325,7 @@ def train_forecaster(
 
 
 def persistence(X: Tensor) -> Tensor:
-    """The naive forecast: tomorrow looks like today. X (W, M, 1) -> (M,) = last value."""
+    """The naive forecast: tomorrow looks like today. X (W, M, 1) -> (M,) last value."""
     return X[-1, :, 0]
 
 
@@ -294,19 +341,21 @@ def rmse(prediction, truth) -> float:
     return float(math.sqrt(np.mean(e**2)))
 
 
-# --- anomaly detection from forecast error -----------------------------------------------------
+# --- anomaly detection from forecast error --------------------------------------------
 def anomaly_threshold(errors, k: float = 4.0) -> float:
-    """Threshold τ = median + k · 1.4826 · MAD of |errors| on normal data (eq:app-threshold).
+    """Threshold τ = median + k · 1.4826 · MAD of |errors| (eq:app-threshold).
 
-    Median and median absolute deviation (MAD, scaled by 1.4826 to match a standard deviation
-    under a normal distribution) are used instead of mean and standard deviation because
-    they are not pulled up by the very outliers we want to catch.
+    ``errors`` are forecast errors on data taken as normal. Median and median absolute
+    deviation (MAD, scaled by 1.4826 to match a standard deviation under a normal
+    distribution) are used instead of mean and standard deviation because they are not
+    pulled up by the very outliers we want to catch.
     """
     a = np.abs(np.asarray(errors, dtype=np.float64))
     if a.ndim != 1 or a.size < 2:
         raise ValueError(f"errors has shape {a.shape}; expected (L,) with L >= 2")
     median = np.median(a)
-    return float(median + k * 1.4826 * np.median(np.abs(a - median)))  # (eq:app-threshold)
+    mad = np.median(np.abs(a - median))
+    return float(median + k * 1.4826 * mad)  # (eq:app-threshold)
 
 
 def flag_anomalies(errors, threshold: float) -> np.ndarray:
@@ -321,9 +370,9 @@ def detect_online(
     """Check ``series[start:]`` one value at a time, as a monitor receiving it would.
 
     Each value is compared with the forecast from the W values before it. A value whose
-    |error| exceeds ``threshold`` is flagged and, in the inputs of later forecasts, replaced
-    by its forecast: one anomaly then raises one alarm, not another at the next step from
-    the forecast it spoilt.
+    |error| exceeds ``threshold`` is flagged and, in the inputs of later forecasts,
+    replaced by its forecast: one anomaly then raises one alarm, not another at the next
+    step from the forecast it spoilt.
 
     Parameters
     ----------
@@ -340,7 +389,10 @@ def detect_online(
     """
     clean = np.array(series, dtype=np.float32)  # (L,), flagged values get replaced
     if clean.ndim != 1 or not W <= start < len(clean):
-        raise ValueError(f"series has shape {clean.shape} and start = {start}; expected (L,) with W = {W} <= start < L")
+        raise ValueError(
+            f"series has shape {clean.shape} and start = {start}; "
+            f"expected (L,) with W = {W} <= start < L"
+        )
     errors = np.empty(len(clean) - start)
     for t in range(start, len(clean)):
         window = torch.from_numpy(clean[t - W : t]).reshape(W, 1, 1)  # (W, 1, 1)

@@ -1,12 +1,13 @@
 """The reference LSTM in NumPy: gates, cell, sequence forward pass and BPTT.
 
-Notation (the book's notation table): ``N`` batch, ``T`` time steps, ``D`` input features,
-``H`` hidden units. Sequences are time-major, ``x (T, N, D)``. Gates are stacked in
-PyTorch's order ``i, f, g, o``. Each function cites the label of the book equation it
-implements; ``torch_lstm`` has the same names, signatures and layout on tensors.
+Notation (the book's notation table): ``N`` batch, ``T`` time steps, ``D`` input
+features, ``H`` hidden units. Sequences are time-major, ``x (T, N, D)``. Gates are
+stacked in PyTorch's order ``i, f, g, o``. Each function cites the label of the book
+equation it implements; ``torch_lstm`` has the same names, signatures and layout on
+tensors.
 
-Forward functions return ``(out, cache)``; backward functions take ``(dout, cache)`` and
-return gradients named ``d<arg>`` in the forward's argument order.
+Forward functions return ``(out, cache)``; backward functions take ``(dout, cache)``
+and return gradients named ``d<arg>`` in the forward's argument order.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 
-# --- the pieces of one cell, in the seed texts' per-gate form ------------------------------
+# --- the pieces of one cell, in the seed texts' per-gate form ------------------------
 def sigmoid(z: np.ndarray) -> np.ndarray:
     """σ(z) = 1 / (1 + e^(-z)) (eq:sigmoid), without overflow for any finite z.
 
@@ -58,7 +59,9 @@ def _gate_preactivation(x, h_prev, W, b, W_name: str, b_name: str) -> np.ndarray
     return hx @ W.T + b  # (N, H)
 
 
-def forget_gate(x: np.ndarray, h_prev: np.ndarray, W_f: np.ndarray, b_f: np.ndarray) -> np.ndarray:
+def forget_gate(
+    x: np.ndarray, h_prev: np.ndarray, W_f: np.ndarray, b_f: np.ndarray
+) -> np.ndarray:
     """Forget gate f_t = σ(W_f · [h_{t-1}, x_t] + b_f) (eq:forget-gate).
 
     Parameters
@@ -75,7 +78,9 @@ def forget_gate(x: np.ndarray, h_prev: np.ndarray, W_f: np.ndarray, b_f: np.ndar
     return sigmoid(_gate_preactivation(x, h_prev, W_f, b_f, "W_f", "b_f"))
 
 
-def input_gate(x: np.ndarray, h_prev: np.ndarray, W_i: np.ndarray, b_i: np.ndarray) -> np.ndarray:
+def input_gate(
+    x: np.ndarray, h_prev: np.ndarray, W_i: np.ndarray, b_i: np.ndarray
+) -> np.ndarray:
     """Input gate i_t = σ(W_i · [h_{t-1}, x_t] + b_i) (eq:input-gate).
 
     Shapes as in :func:`forget_gate`; returns i : (N, H) in (0, 1), how much of each
@@ -84,16 +89,20 @@ def input_gate(x: np.ndarray, h_prev: np.ndarray, W_i: np.ndarray, b_i: np.ndarr
     return sigmoid(_gate_preactivation(x, h_prev, W_i, b_i, "W_i", "b_i"))
 
 
-def candidate(x: np.ndarray, h_prev: np.ndarray, W_g: np.ndarray, b_g: np.ndarray) -> np.ndarray:
+def candidate(
+    x: np.ndarray, h_prev: np.ndarray, W_g: np.ndarray, b_g: np.ndarray
+) -> np.ndarray:
     """Candidate values g_t = C̃_t = tanh(W_g · [h_{t-1}, x_t] + b_g) (eq:candidate).
 
-    Shapes as in :func:`forget_gate`; returns g : (N, H) in (-1, 1), the values that could
-    be written to the cell.
+    Shapes as in :func:`forget_gate`; returns g : (N, H) in (-1, 1), the values that
+    could be written to the cell.
     """
     return np.tanh(_gate_preactivation(x, h_prev, W_g, b_g, "W_g", "b_g"))
 
 
-def output_gate(x: np.ndarray, h_prev: np.ndarray, W_o: np.ndarray, b_o: np.ndarray) -> np.ndarray:
+def output_gate(
+    x: np.ndarray, h_prev: np.ndarray, W_o: np.ndarray, b_o: np.ndarray
+) -> np.ndarray:
     """Output gate o_t = σ(W_o · [h_{t-1}, x_t] + b_o) (eq:output-gate).
 
     Shapes as in :func:`forget_gate`; returns o : (N, H) in (0, 1), how much of each
@@ -102,12 +111,20 @@ def output_gate(x: np.ndarray, h_prev: np.ndarray, W_o: np.ndarray, b_o: np.ndar
     return sigmoid(_gate_preactivation(x, h_prev, W_o, b_o, "W_o", "b_o"))
 
 
-def cell_state(f: np.ndarray, c_prev: np.ndarray, i: np.ndarray, g: np.ndarray) -> np.ndarray:
+def cell_state(
+    f: np.ndarray, c_prev: np.ndarray, i: np.ndarray, g: np.ndarray
+) -> np.ndarray:
     """Cell update c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t (eq:cell-state).
 
     f, c_prev, i, g : (N, H) ndarrays -> c : (N, H) ndarray
     """
-    check_arrays(NUMPY, f=(f, ("N", "H")), c_prev=(c_prev, ("N", "H")), i=(i, ("N", "H")), g=(g, ("N", "H")))
+    check_arrays(
+        NUMPY,
+        f=(f, ("N", "H")),
+        c_prev=(c_prev, ("N", "H")),
+        i=(i, ("N", "H")),
+        g=(g, ("N", "H")),
+    )
     return f * c_prev + i * g
 
 
@@ -120,7 +137,7 @@ def hidden_state(o: np.ndarray, c: np.ndarray) -> np.ndarray:
     return o * np.tanh(c)
 
 
-# --- one time step, four gates fused into one matrix product -----------------------------
+# --- one time step, four gates fused into one matrix product -------------------------
 class StepCache(NamedTuple):
     """What :func:`lstm_step_backward` needs from the forward step."""
 
@@ -136,10 +153,11 @@ class StepCache(NamedTuple):
 
 
 def _sigmoid_(z: np.ndarray) -> np.ndarray:
-    """σ(z) = (1 + tanh(z/2)) / 2 (eq:sigmoid), (eq:perf-sigmoid-tanh), in place on ``z``, returned.
+    """σ(z) = (1 + tanh(z/2)) / 2 (eq:sigmoid), (eq:perf-sigmoid-tanh), in place.
 
-    The same function as :func:`sigmoid`, also free of overflow, but four ufunc calls with
-    no temporary array instead of nine: ``np.tanh`` is as fast as ``np.exp``.
+    Overwrites ``z`` and returns it. The same function as :func:`sigmoid`, also free of
+    overflow, but four ufunc calls with no temporary array instead of nine: ``np.tanh``
+    is as fast as ``np.exp``.
     """
     z *= 0.5
     np.tanh(z, out=z)
@@ -153,12 +171,13 @@ def _cell(a: np.ndarray, c_prev: np.ndarray):
 
     The gates overwrite their slices of ``a`` (views, no copies), so ``a`` holds
     ``[i, f, g, o]`` afterwards. One in-place sigmoid runs over all of ``a`` (NumPy is
-    several times slower on a column slice than on a whole array); the candidate's slot is
-    saved before and restored after.
+    several times slower on a column slice than on a whole array); the candidate's slot
+    is saved before and restored after.
     """
     H = c_prev.shape[1]
     g = np.tanh(a[:, 2 * H : 3 * H])  # (eq:candidate)
-    _sigmoid_(a)  # (eq:input-gate), (eq:forget-gate), (eq:output-gate); and σ(a_g), replaced next
+    # (eq:input-gate), (eq:forget-gate), (eq:output-gate); and σ(a_g), replaced next
+    _sigmoid_(a)
     a[:, 2 * H : 3 * H] = g
     i, f, o = a[:, :H], a[:, H : 2 * H], a[:, 3 * H :]
     c = f * c_prev + i * g  # (eq:cell-state)
@@ -179,13 +198,16 @@ def _cell_backward(dh, dc, i, f, g, o, c_prev, tanh_c):
     df, di, dg = dc * c_prev, dc * g, dc * i  # (eq:bptt-gates)
     dc_prev = dc * f  # (eq:bptt-dc-prev)
     da = np.concatenate(  # (N, 4H), order i, f, g, o (eq:bptt-preactivation)
-        [di * i * (1.0 - i), df * f * (1.0 - f), dg * (1.0 - g**2), do * o * (1.0 - o)], axis=1
+        [di * i * (1.0 - i), df * f * (1.0 - f), dg * (1.0 - g**2), do * o * (1.0 - o)],
+        axis=1,
     )
     return da, dc_prev
 
 
-def lstm_step(x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray, params: LSTMParams):
-    """One LSTM step: a_t = W_ih x_t + W_hh h_{t-1} + b, then the gates (eq:fused-preactivation).
+def lstm_step(
+    x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray, params: LSTMParams
+):
+    """One LSTM step: the fused a_t (eq:fused-preactivation), then the cell equations.
 
     Parameters
     ----------
@@ -209,8 +231,10 @@ def lstm_step_backward(dh: np.ndarray, dc: np.ndarray, cache: StepCache):
 
     Parameters
     ----------
-    dh : (N, H) ndarrays, δh_t = dL/dh_t, total: the loss at t plus what step t+1 sends back
-    dc : (N, H) ndarrays, δ⁺c_t, the part of dL/dc_t arriving from step t+1 (eq:bptt-dc)
+    dh : (N, H) ndarray, δh_t = dL/dh_t, total: the loss at t plus what step t+1
+        sends back
+    dc : (N, H) ndarray, δ⁺c_t, the part of dL/dc_t arriving from step t+1
+        (eq:bptt-dc)
     cache : StepCache from :func:`lstm_step`
 
     Returns
@@ -220,7 +244,9 @@ def lstm_step_backward(dh: np.ndarray, dc: np.ndarray, cache: StepCache):
     grads : LSTMParams with dW_ih (4H, D), dW_hh (4H, H), db (4H,)
     """
     x, h_prev, c_prev, i, f, g, o, tanh_c, params = cache
-    check_arrays(NUMPY, dh=(dh, ("N", "H")), dc=(dc, ("N", "H")), h=(h_prev, ("N", "H")))
+    check_arrays(
+        NUMPY, dh=(dh, ("N", "H")), dc=(dc, ("N", "H")), h=(h_prev, ("N", "H"))
+    )
     da, dc_prev = _cell_backward(dh, dc, i, f, g, o, c_prev, tanh_c)
     dx = da @ params.W_ih  # (eq:bptt-dx)
     dh_prev = da @ params.W_hh  # (eq:bptt-dh-prev)
@@ -228,7 +254,7 @@ def lstm_step_backward(dh: np.ndarray, dc: np.ndarray, cache: StepCache):
     return dx, dh_prev, dc_prev, grads
 
 
-# --- a whole sequence and BPTT -----------------------------------------------------------------
+# --- a whole sequence and BPTT --------------------------------------------------------
 class SequenceCache(NamedTuple):
     """What :func:`lstm_backward` needs from :func:`lstm_forward`."""
 
@@ -243,19 +269,29 @@ class SequenceCache(NamedTuple):
 
 
 def _initial_states(x, params, h0, c0):
-    """Zero initial states where none are given, then the shape checks of the sequence."""
+    """Zero initial states where none are given, then the checks of the sequence."""
     T, N = x.shape[:2] if getattr(x, "ndim", 0) == 3 else (0, 0)
     H = params.hidden_size
-    dtype = x.dtype if isinstance(x, np.ndarray) else None  # a non-array x is reported below
+    # a non-array x is reported by the checks below
+    dtype = x.dtype if isinstance(x, np.ndarray) else None
     h0 = np.zeros((N, H), dtype=dtype) if h0 is None else h0
     c0 = np.zeros((N, H), dtype=dtype) if c0 is None else c0
     check_arrays(
-        NUMPY, **param_specs(params), x=(x, ("T", "N", "D")), h0=(h0, ("N", "H")), c0=(c0, ("N", "H"))
+        NUMPY,
+        **param_specs(params),
+        x=(x, ("T", "N", "D")),
+        h0=(h0, ("N", "H")),
+        c0=(c0, ("N", "H")),
     )
     return h0, c0
 
 
-def lstm_forward(x: np.ndarray, params: LSTMParams, h0: np.ndarray | None = None, c0: np.ndarray | None = None):
+def lstm_forward(
+    x: np.ndarray,
+    params: LSTMParams,
+    h0: np.ndarray | None = None,
+    c0: np.ndarray | None = None,
+):
     """Run the LSTM over a sequence (eq:fused-preactivation applied at t = 1..T).
 
     The input projection ``W_ih x_t + b`` of every step is one matrix product before the
@@ -276,39 +312,47 @@ def lstm_forward(x: np.ndarray, params: LSTMParams, h0: np.ndarray | None = None
     h0, c0 = _initial_states(x, params, h0, c0)
     T, N, D = x.shape
     H = params.hidden_size
-    # W_ih x_t + b for every t in one product (hoisted); each step turns its a_t into the gates
+    # W_ih x_t + b for every t in one product (hoisted); each step turns its a_t into
+    # the gates
     gates = (x.reshape(T * N, D) @ params.W_ih.T + params.b).reshape(T, N, 4 * H)
     cs, tanh_cs, hs = (np.empty((T, N, H), dtype=x.dtype) for _ in range(3))
-    W_hhT = np.ascontiguousarray(params.W_hh.T)  # (H, 4H) row-major: BLAS is faster on it than on the view
+    # (H, 4H) row-major: BLAS is faster on it than on the transposed view
+    W_hhT = np.ascontiguousarray(params.W_hh.T)
     h, c = h0, c0
     for t in range(T):
         a = gates[t]  # (N, 4H) view
         a += h @ W_hhT  # a_t (eq:fused-preactivation)
-        i, f, g, o, cs[t], tanh_cs[t], hs[t] = _cell(a, c)  # gates[t] now holds i, f, g, o
+        # gates[t] now holds i, f, g, o
+        i, f, g, o, cs[t], tanh_cs[t], hs[t] = _cell(a, c)
         h, c = hs[t], cs[t]
     return hs, (h, c), SequenceCache(x, h0, c0, gates, cs, tanh_cs, hs, params)
 
 
 def auto_chunk(N: int, H: int) -> int:
-    """Steps per block of the backward pass: about 2^15 numbers per (n, N, H) array, so that a
-    block's local derivatives are still in the CPU's cache when the step loop reads them."""
+    """Steps per block of the backward pass: about 2^15 numbers per (n, N, H) array.
+
+    A block's local derivatives are then still in the CPU's cache when the step loop
+    reads them.
+    """
     return max(1, min(64, 2**15 // (N * H)))
 
 
 def _local_derivatives(i, f, g, o, c_prev, tanh_c):
-    """The factors of BPTT that do not depend on δh or δc, for any number of steps at once.
+    """The factors of BPTT that do not depend on δh or δc, for many steps at once.
 
     i, f, g, o, c_prev, tanh_c : (..., N, H) ndarrays
 
     Returns
     -------
     dc_dh : (..., N, H), o ⊙ (1 - tanh² c): δh_t to δc_t (eq:bptt-dc)
-    da_dc : (..., N, 3, H), δc_t to δa_i, δa_f, δa_g: g σ'(a_i), c_{t-1} σ'(a_f), i (1 - g²)
-        (eq:bptt-gates), (eq:bptt-preactivation)
+    da_dc : (..., N, 3, H), δc_t to δa_i, δa_f, δa_g: g σ'(a_i), c_{t-1} σ'(a_f),
+        i (1 - g²) (eq:bptt-gates), (eq:bptt-preactivation)
     da_dh : (..., N, H), tanh(c) σ'(a_o): δh_t to δa_o (eq:bptt-do)
     """
     dc_dh = o * (1.0 - tanh_c**2)
-    da_dc = np.stack([g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g**2)], axis=-2)
+    da_dc = np.stack(
+        [g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g**2)], axis=-2
+    )
     da_dh = tanh_c * o * (1.0 - o)
     return dc_dh, da_dc, da_dh
 
@@ -323,7 +367,8 @@ def lstm_backward(
 
     Parameters
     ----------
-    dhs : (T, N, H) ndarray or None, dL/dh_t of the loss terms at every step (None: zero)
+    dhs : (T, N, H) ndarray or None, ∂ℓ_t/∂h_t of the loss terms at every step
+        (None: zero)
     cache : SequenceCache from :func:`lstm_forward`
     dh_T, dc_T : (N, H) ndarrays or None, gradients on the final states (None: zero)
 
@@ -349,17 +394,22 @@ def lstm_backward(
     das = np.empty((T, N, 4, H), dtype=x.dtype)  # δa_t, filled from t = T down to 1
     dc = dc_next.copy()  # δ⁺c_t, made total and then passed back, in place
     n = auto_chunk(N, H)
-    for start in range((T - 1) // n * n, -1, -n):  # blocks of n steps, the last block first
+    # blocks of n steps, the last block first
+    for start in range((T - 1) // n * n, -1, -n):
         block = slice(start, start + n)
         # the block's local derivatives at once: they do not depend on δh or δc
-        dc_dh, da_dc, da_dh = _local_derivatives(i[block], f[block], g[block], o[block], c_prevs[block], tanh_cs[block])
+        dc_dh, da_dc, da_dh = _local_derivatives(
+            i[block], f[block], g[block], o[block], c_prevs[block], tanh_cs[block]
+        )
         for t in reversed(range(start, min(start + n, T))):
             dh = dhs[t] + dh_next  # total dL/dh_t: loss at t plus step t+1 (eq:bptt-dh)
             dc += dh * dc_dh[t - start]  # total dL/dc_t: both paths (eq:bptt-dc)
-            np.multiply(da_dc[t - start], dc[:, None], out=das[t, :, :3])  # δa_i, δa_f, δa_g (eq:bptt-preactivation)
+            # δa_i, δa_f, δa_g (eq:bptt-preactivation)
+            np.multiply(da_dc[t - start], dc[:, None], out=das[t, :, :3])
             np.multiply(dh, da_dh[t - start], out=das[t, :, 3])  # δa_o
             dc *= f[t]  # δ⁺c_{t-1} (eq:bptt-dc-prev)
-            dh_next = das[t].reshape(N, 4 * H) @ params.W_hh  # δ⁺h_{t-1} (eq:bptt-dh-prev)
+            # δ⁺h_{t-1} (eq:bptt-dh-prev)
+            dh_next = das[t].reshape(N, 4 * H) @ params.W_hh
     h_prevs = np.concatenate([h0[None], hs[:-1]], axis=0)  # (T, N, H): h_0 .. h_{T-1}
     da = das.reshape(T * N, 4 * H)
     dx = (da @ params.W_ih).reshape(T, N, D)  # (eq:bptt-dx), all steps at once

@@ -1,11 +1,12 @@
 """LSTM parameters in ``torch.nn.LSTM``'s stacked layout, and conversions.
 
-``W_ih (4H, D)``, ``W_hh (4H, H)`` and one bias ``b (4H,)`` hold the four gates stacked in
-PyTorch's order: input ``i``, forget ``f``, candidate ``g``, output ``o`` (eq:fused-preactivation).
-The seed texts' per-gate form ``W_f · [h_{t-1}, x_t] + b_f`` is the same numbers sliced:
-``W_f = [W_hh[f] | W_ih[f]]`` of shape ``(H, H + D)``.
+``W_ih (4H, D)``, ``W_hh (4H, H)`` and one bias ``b (4H,)`` hold the four gates stacked
+in PyTorch's order: input ``i``, forget ``f``, candidate ``g``, output ``o``
+(eq:fused-preactivation). The seed texts' per-gate form ``W_f · [h_{t-1}, x_t] + b_f``
+is the same numbers sliced: ``W_f = [W_hh[f] | W_ih[f]]`` of shape ``(H, H + D)``.
 
-The fields may be NumPy arrays or torch tensors; gradients (``grads``) use the same class.
+The fields may be NumPy arrays or torch tensors; gradients (``grads``) use the same
+class.
 """
 from __future__ import annotations
 
@@ -81,14 +82,16 @@ class LSTMParams:
     ) -> "LSTMParams":
         """Random NumPy parameters drawn as ``torch.nn.LSTM`` draws them.
 
-        Every weight and both of PyTorch's biases are U(-1/√H, 1/√H); ``b`` is the sum of
-        the two biases, so its distribution matches ``nn.LSTM``'s ``bias_ih + bias_hh``.
+        Every weight and both of PyTorch's biases are U(-1/√H, 1/√H); ``b`` is the sum
+        of the two biases, so its distribution matches ``nn.LSTM``'s
+        ``bias_ih + bias_hh``.
         ``forget_bias`` is added to the forget-gate slice of ``b`` (Gers et al. 2000;
         Jozefowicz et al. 2015 recommend 1).
         """
         if input_size < 1 or hidden_size < 1:
             raise ValueError(
-                f"input_size and hidden_size must be positive, got {input_size} and {hidden_size}"
+                "input_size and hidden_size must be positive, "
+                f"got {input_size} and {hidden_size}"
             )
         D, H = input_size, hidden_size
         rng = np.random.default_rng(seed)
@@ -99,9 +102,9 @@ class LSTMParams:
         b[H : 2 * H] += forget_bias  # the forget gate's slice, order i, f, g, o
         return cls(W_ih.astype(dtype), W_hh.astype(dtype), b.astype(dtype))
 
-    # --- the seed texts' per-gate form --------------------------------------------------
+    # --- the seed texts' per-gate form ---------------------------------------------
     def gate_slice(self, gate: str) -> slice:
-        """Rows of ``W_ih``, ``W_hh`` and ``b`` that belong to ``gate`` (``"i"``, ``"f"``, ``"g"``, ``"o"``)."""
+        """Rows of ``W_ih``, ``W_hh`` and ``b`` of ``gate``: "i", "f", "g" or "o"."""
         if gate not in GATES:
             raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
         H = self.hidden_size
@@ -109,7 +112,10 @@ class LSTMParams:
         return slice(k * H, (k + 1) * H)
 
     def gate(self, gate: str) -> tuple[Any, Any]:
-        """``(W, b)`` of one gate in the concatenated form: ``W (H, H + D) = [W_hh[k] | W_ih[k]]``, ``b (H,)``."""
+        """``(W, b)`` of one gate in the seed texts' form, acting on ``[h_{t-1}, x_t]``.
+
+        ``W (H, H + D) = [W_hh[k] | W_ih[k]]``, ``b (H,)``.
+        """
         k = self.gate_slice(gate)
         return _concat([self.W_hh[k], self.W_ih[k]], axis=1), self.b[k]
 
@@ -118,27 +124,32 @@ class LSTMParams:
         return {name: self.gate(name) for name in GATES}
 
     @classmethod
-    def from_gates(cls, gates: dict[str, tuple[Any, Any]], input_size: int) -> "LSTMParams":
-        """Inverse of :meth:`per_gate`: stack per-gate ``(W (H, H + D), b (H,))`` into one layer."""
+    def from_gates(
+        cls, gates: dict[str, tuple[Any, Any]], input_size: int
+    ) -> "LSTMParams":
+        """Inverse of :meth:`per_gate`: stack per-gate ``(W (H, H + D), b (H,))``."""
         missing = set(GATES) - set(gates)
         if missing:
-            raise ValueError(f"gates is missing {sorted(missing)}; expected keys {GATES}")
+            raise ValueError(
+                f"gates is missing {sorted(missing)}; expected keys {GATES}"
+            )
         Ws = [gates[name][0] for name in GATES]
         H = Ws[0].shape[0]
         for name, W in zip(GATES, Ws):
             if tuple(W.shape) != (H, H + input_size):
                 raise ValueError(
-                    f"W_{name} has shape {tuple(W.shape)}; expected (H, H+D) = {(H, H + input_size)}"
+                    f"W_{name} has shape {tuple(W.shape)}; "
+                    f"expected (H, H+D) = {(H, H + input_size)}"
                 )
         W_hh = _concat([W[:, :H] for W in Ws], axis=0)  # (4H, H): the h_{t-1} columns
         W_ih = _concat([W[:, H:] for W in Ws], axis=0)  # (4H, D): the x_t columns
         b = _concat([gates[name][1] for name in GATES], axis=0)
         return cls(W_ih, W_hh, b)
 
-    # --- torch.nn.LSTM / nn.LSTMCell ------------------------------------------------------
+    # --- torch.nn.LSTM / nn.LSTMCell -----------------------------------------------
     @classmethod
     def from_torch(cls, module, *, as_tensors: bool = False) -> "LSTMParams":
-        """Parameters of a single-layer ``nn.LSTM`` or an ``nn.LSTMCell``, biases summed.
+        """Parameters of a one-layer ``nn.LSTM`` or an ``nn.LSTMCell``, biases summed.
 
         Returns NumPy arrays of the module's dtype, or detached tensor copies on the
         module's device with ``as_tensors=True``.
@@ -149,26 +160,28 @@ class LSTMParams:
         return params if as_tensors else params.map(to_numpy)
 
     def to_torch(self, kind: str = "lstm", *, device=None, dtype=None):
-        """A new ``nn.LSTM`` (``kind="lstm"``) or ``nn.LSTMCell`` (``kind="cell"``) with these weights.
+        """A new ``nn.LSTM`` or ``nn.LSTMCell`` with these weights.
 
-        ``b`` goes into ``bias_ih``; ``bias_hh`` is zero (their sum is what the cell uses).
+        ``kind="lstm"`` builds an ``nn.LSTM``, ``kind="cell"`` an ``nn.LSTMCell``. ``b``
+        goes into ``bias_ih``; ``bias_hh`` is zero (their sum is what the cell uses).
         ``dtype`` defaults to the parameters' own.
         """
         import torch
 
         tensors = self.to_tensors(device=device, dtype=dtype)
         D, H = self.input_size, self.hidden_size
+        kw = {"device": tensors.W_ih.device, "dtype": tensors.W_ih.dtype}
         if kind == "lstm":
-            module = torch.nn.LSTM(D, H, device=tensors.W_ih.device, dtype=tensors.W_ih.dtype)
+            module = torch.nn.LSTM(D, H, **kw)
         elif kind == "cell":
-            module = torch.nn.LSTMCell(D, H, device=tensors.W_ih.device, dtype=tensors.W_ih.dtype)
+            module = torch.nn.LSTMCell(D, H, **kw)
         else:
             raise ValueError(f"kind must be 'lstm' or 'cell', got {kind!r}")
         self.copy_into(module, tensors)
         return module
 
     def copy_into(self, module, tensors: "LSTMParams | None" = None) -> None:
-        """Overwrite a single-layer ``nn.LSTM``'s / ``nn.LSTMCell``'s weights with these."""
+        """Overwrite the weights of a one-layer ``nn.LSTM`` or ``nn.LSTMCell``."""
         import torch
 
         W_ih, W_hh, b_ih, b_hh = _torch_weights(module)
@@ -176,13 +189,16 @@ class LSTMParams:
         for name, dst, value in (("W_ih", W_ih, src.W_ih), ("W_hh", W_hh, src.W_hh)):
             if tuple(dst.shape) != tuple(value.shape):
                 raise ValueError(
-                    f"{name} has shape {tuple(value.shape)}; the module expects {tuple(dst.shape)}"
+                    f"{name} has shape {tuple(value.shape)}; "
+                    f"the module expects {tuple(dst.shape)}"
                 )
         with torch.no_grad():
             W_ih.copy_(src.W_ih)
             W_hh.copy_(src.W_hh)
             if b_ih is None:
-                raise ValueError("the module was built with bias=False; it cannot hold b")
+                raise ValueError(
+                    "the module was built with bias=False; it cannot hold b"
+                )
             b_ih.copy_(src.b)
             b_hh.zero_()
 
@@ -191,8 +207,14 @@ class LSTMParams:
         import torch
 
         def convert(a):
-            t = a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
-            return t.to(device=device if device is not None else t.device, dtype=dtype or t.dtype)
+            if isinstance(a, torch.Tensor):
+                t = a
+            else:
+                t = torch.from_numpy(np.ascontiguousarray(a))
+            return t.to(
+                device=device if device is not None else t.device,
+                dtype=dtype or t.dtype,
+            )
 
         return self.map(convert)
 
@@ -202,21 +224,25 @@ class LSTMParams:
 
 
 def _torch_weights(module):
-    """``(W_ih, W_hh, bias_ih or None, bias_hh or None)`` of a one-layer LSTM or LSTMCell."""
+    """``(W_ih, W_hh, bias_ih or None, bias_hh or None)`` of a one-layer LSTM(Cell)."""
     import torch
 
     if isinstance(module, torch.nn.LSTMCell):
         return module.weight_ih, module.weight_hh, module.bias_ih, module.bias_hh
-    other_rnn = isinstance(module, torch.nn.RNNBase) and module.mode != "LSTM"  # GRU, RNN
-    if not isinstance(module, torch.nn.Module) or not hasattr(module, "weight_ih_l0") or other_rnn:
+    # a GRU or RNN module has weight_ih_l0 too
+    other_rnn = isinstance(module, torch.nn.RNNBase) and module.mode != "LSTM"
+    is_module = isinstance(module, torch.nn.Module)
+    if not is_module or not hasattr(module, "weight_ih_l0") or other_rnn:
         raise ValueError(
             f"expected a torch.nn.LSTM or nn.LSTMCell, got {type(module).__name__}"
         )
     layers = getattr(module, "num_layers", 1)
-    if layers != 1 or getattr(module, "bidirectional", False) or getattr(module, "proj_size", 0):
+    bidirectional = getattr(module, "bidirectional", False)
+    if layers != 1 or bidirectional or getattr(module, "proj_size", 0):
         raise ValueError(
             "expected a single-layer, unidirectional LSTM without projection; got "
-            f"num_layers={layers}, bidirectional={module.bidirectional}, proj_size={module.proj_size}"
+            f"num_layers={layers}, bidirectional={module.bidirectional}, "
+            f"proj_size={module.proj_size}"
         )
     return (
         module.weight_ih_l0,

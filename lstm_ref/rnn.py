@@ -1,13 +1,13 @@
 """The vanilla (Elman) RNN baseline in PyTorch, written out step by step.
 
-``h_t = tanh(W_ih x_t + W_hh h_{t-1} + b)`` is the whole cell (eq:rnn-step). Its Jacobian
-``∂h_t/∂h_{t-1} = diag(1 - h_t²) W_hh`` (eq:rnn-jacobian) is multiplied once per step of
-lag, which is why its gradients vanish (or explode) with the lag; the book's
-gradient-flow chapter measures this with :func:`rnn_forward`.
+``h_t = tanh(W_ih x_t + W_hh h_{t-1} + b)`` is the whole cell (eq:rnn-step). Its
+Jacobian ``∂h_t/∂h_{t-1} = diag(1 - h_t²) W_hh`` (eq:rnn-jacobian) is multiplied once
+per step of lag, which is why its gradients vanish (or explode) with the lag; the
+book's gradient-flow chapter measures this with :func:`rnn_forward`.
 
-:class:`VanillaRNN` has the parameter names, shapes and initialisation of a single-layer
-``torch.nn.RNN(nonlinearity="tanh")``, so ``load_state_dict`` works both ways: train with
-the fast library module, then inspect every step with this one.
+:class:`VanillaRNN` has the parameter names, shapes and initialisation of a
+single-layer ``torch.nn.RNN(nonlinearity="tanh")``, so ``load_state_dict`` works both
+ways: train with the fast library module, then inspect every step with this one.
 """
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from ._checks import TORCH, check_arrays
 __all__ = ["rnn_step", "rnn_forward", "rnn_jacobian", "VanillaRNN"]
 
 
-def rnn_step(x: Tensor, h_prev: Tensor, W_ih: Tensor, W_hh: Tensor, b: Tensor) -> Tensor:
+def rnn_step(
+    x: Tensor, h_prev: Tensor, W_ih: Tensor, W_hh: Tensor, b: Tensor
+) -> Tensor:
     """One vanilla RNN step h_t = tanh(W_ih x_t + W_hh h_{t-1} + b) (eq:rnn-step).
 
     Parameters
@@ -62,7 +64,7 @@ def rnn_forward(
     -------
     hs : (T, N, H) tensor, h_1 .. h_T
     steps : list of the T tensors h_1 .. h_T as they enter the next step; autograd can
-        differentiate a loss with respect to each (the total derivative ∂L/∂h_t)
+        differentiate a loss with respect to each (the total derivative δh_t = dL/dh_t)
     """
     if h0 is None and isinstance(x, Tensor) and x.ndim == 3:
         h0 = x.new_zeros((x.shape[1], W_hh.shape[0]))
@@ -78,16 +80,20 @@ def rnn_forward(
 
 
 class VanillaRNN(nn.Module):
-    """Single-layer tanh RNN with ``torch.nn.RNN``'s parameters, run by :func:`rnn_forward`.
+    """Single-layer tanh RNN with ``nn.RNN``'s parameters, run by :func:`rnn_forward`.
 
     ``forward(x (T, N, D), h0 (1, N, H) or None) -> (hs (T, N, H), h_n (1, N, H))``, as
-    ``nn.RNN``. After a forward pass, ``self.steps`` holds h_1 .. h_T for gradient probes.
+    ``nn.RNN``. After a forward pass, ``self.steps`` holds h_1 .. h_T for gradient
+    probes.
     """
 
     def __init__(self, input_size: int, hidden_size: int, device=None, dtype=None):
         super().__init__()
         if input_size < 1 or hidden_size < 1:
-            raise ValueError(f"input_size and hidden_size must be positive, got {input_size} and {hidden_size}")
+            raise ValueError(
+                "input_size and hidden_size must be positive, "
+                f"got {input_size} and {hidden_size}"
+            )
         self.input_size, self.hidden_size = input_size, hidden_size
         kw = {"device": device, "dtype": dtype}
         self.weight_ih_l0 = nn.Parameter(torch.empty(hidden_size, input_size, **kw))
@@ -101,5 +107,6 @@ class VanillaRNN(nn.Module):
 
     def forward(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
         b = self.bias_ih_l0 + self.bias_hh_l0  # nn.RNN's two biases act as one
-        hs, self.steps = rnn_forward(x, self.weight_ih_l0, self.weight_hh_l0, b, None if h0 is None else h0[0])
+        h0 = None if h0 is None else h0[0]  # (1, N, H) -> (N, H)
+        hs, self.steps = rnn_forward(x, self.weight_ih_l0, self.weight_hh_l0, b, h0)
         return hs, hs[-1][None]
