@@ -156,8 +156,10 @@ def draw_cell_backward(ax=None):
     """The cell of :func:`draw_cell` with the backward pass of eq:bptt-dh .. eq:bptt-dW drawn on it.
 
     Red arrows run against the forward wires: the two messages from step t+1 enter on the
-    right (δh_t along the hidden state, δ⁺c_t along the cell state), meet in δc_t, and leave
-    on the left as δ⁺c_{t-1} (through the forget gate only) and δ⁺h_{t-1} (through W_hh).
+    right (δ⁺h_t along the hidden state, δ⁺c_t along the cell state). ∂ℓ_t/∂h_t comes
+    back along the wire to the loss and joins δ⁺h_t to make the total δh_t (eq:bptt-dh).
+    The paths meet in δc_t and leave on the left as δ⁺c_{t-1} (through the forget gate
+    only) and δ⁺h_{t-1} (through W_hh).
     """
     fig = draw_cell(ax)
     ax = fig.axes[0] if ax is None else ax
@@ -166,7 +168,10 @@ def draw_cell_backward(ax=None):
     back = [  # (from, to, label, label position, font size)
         ((10.2, 5.4), (4.95, 5.4), r"$\delta^{+} c_t$ (from step $t+1$)", (7.3, 5.55), 10),
         ((4.45, 5.4), (-0.2, 5.4), r"$\delta^{+} c_{t-1} = f_t \odot \delta c_t$", (-0.2, 5.55), 10),
-        ((10.2, 0.62), (8.05, 0.62), r"$\delta h_t$", (9.4, 0.25), 11),
+        ((10.2, 0.62), (8.75, 0.62), r"$\delta^{+} h_t$", (9.35, 0.22), 11),
+        ((10.2, 1.98), (8.75, 1.98), r"$\partial \ell_t / \partial h_t$", (8.88, 1.4), 11),
+        ((8.75, 1.98), (8.75, 0.62), "", None, 0),
+        ((8.75, 0.62), (8.05, 0.62), r"$\delta h_t$", (8.05, 0.22), 11),
         ((8.05, 0.62), (8.05, 4.62), "", None, 0),
         ((2.6, 1.78), (-0.2, 1.78), r"$\delta^{+} h_{t-1} = W_{hh}^{\top} \delta a_t$", (1.1, 1.9), 9),
         ((1.35, 1.05), (1.35, -0.1), r"$\delta x_t$", (0.55, -0.05), 11),
