@@ -11,7 +11,12 @@ For each size ``(T, N, D, H)`` it times the forward pass and forward + backward 
 ``matmuls only``    the matrix products of ``torch fast`` and nothing else: its floor
 ==================  ======================================================================
 
-and, on a machine with CUDA, the torch methods again on the GPU (baseline: cuDNN). All
+and, on a machine with CUDA, the torch methods again on the GPU (baseline: cuDNN). Extra
+rows (``--extras``, on by default except for ``--full``) time ``torch fast`` against
+``nn.LSTM`` again, each pair on its own: ``+ NumPy between``, with NumPy's forward +
+backward run (untimed) before every timed call, as in a notebook that uses both, so that
+the two libraries' thread pools meet; ``2 layers bidir`` and ``proj_size H/2``, two more
+``nn.LSTM`` configurations. All
 methods of one size run interleaved, repeat after repeat, so that a change in the machine's
 load hits them alike: the *ratio to nn.LSTM in the same run* is the figure to compare; the
 absolute times vary with load. Each repeat is one call; the table reports medians.
@@ -57,6 +62,15 @@ BASELINE = "nn.LSTM"
 PRODUCTS = "matmuls only"
 CPU_METHODS = ("numpy", "torch autograd", "torch plain", "torch fast", BASELINE, PRODUCTS)
 GPU_METHODS = ("torch autograd", "torch plain", "torch fast", BASELINE, PRODUCTS)
+#: Extra rows, in pairs ``torch fast <row>`` / ``nn.LSTM <row>`` (each pair's own baseline):
+#: NumPy's forward + backward run (untimed) before every timed call, as in a notebook that
+#: mixes them, and two ``nn.LSTM`` configurations beyond one layer.
+NUMPY_BETWEEN = "+ NumPy between"
+CONFIGS = {
+    "2 layers bidir": lambda H: {"num_layers": 2, "bidirectional": True},
+    "proj_size H/2": lambda H: {"proj_size": H // 2},
+}
+EXTRA_ROWS = (NUMPY_BETWEEN, *CONFIGS)
 TARGET_SIZES = [(100, 32, 64, 128), (200, 64, 128, 256)]
 PRESETS = {
     "quick": {"sizes": [(10, 8, 16, 32), (100, 32, 64, 128)], "repeats": 5, "memory_T": None},
@@ -86,14 +100,37 @@ class Case:
     forward: Callable[[], object]
     forward_backward: Callable[[], object]
     sync: Callable[[], None] = lambda: None  # waits for the GPU, so a timing covers its work
+    before: Callable[[], object] = lambda: None  # untimed work before each timed call
+    module: object = None  # the nn.Module timed, if the method is one
 
 
-def _inputs(T: int, N: int, D: int, H: int, seed: int = 0):
-    """Seeded weights (``nn.LSTM``'s initialisation), input ``x (T, N, D)`` and ``dL/dh (T, N, H)``."""
+def split_method(method: str) -> tuple[str, str]:
+    """``"torch fast + NumPy between"`` -> ``("torch fast", "+ NumPy between")``; ``(method, "")`` for a core one."""
+    for row in EXTRA_ROWS:
+        if method.endswith(" " + row):
+            return method[: -len(row) - 1], row
+    return method, ""
+
+
+def extra_methods(device: str = "cpu") -> list[str]:
+    """The extra rows' methods: ``torch fast`` and ``nn.LSTM`` for each (no NumPy on a GPU)."""
+    rows = EXTRA_ROWS if device == "cpu" else tuple(CONFIGS)
+    return [f"{m} {row}" for row in rows for m in ("torch fast", BASELINE)]
+
+
+def baseline_of(method: str) -> str:
+    """The method a row is compared with: ``nn.LSTM`` with the same extra row."""
+    row = split_method(method)[1]
+    return f"{BASELINE} {row}" if row else BASELINE
+
+
+def _inputs(T: int, N: int, D: int, H: int, seed: int = 0, **config):
+    """Seeded weights (``nn.LSTM(D, H, **config)``'s initialisation), input ``x (T, N, D)`` and
+    ``dL/dh (T, N, K·P)`` (K = 2 if bidirectional, P = proj_size or H)."""
     torch.manual_seed(seed)
-    ref = torch.nn.LSTM(D, H)
+    ref = torch.nn.LSTM(D, H, **config)
     x = torch.randn(T, N, D)
-    dhs = torch.randn(T, N, H)
+    dhs = torch.randn(T, N, (2 if ref.bidirectional else 1) * (ref.proj_size or H))
     return ref, x, dhs
 
 
@@ -103,7 +140,16 @@ def make_case(method: str, T: int, N: int, D: int, H: int, device: str = "cpu", 
     Every method gets the same weights, ``x`` and upstream gradient ``dL/dh_t`` (random, so
     no method can shortcut a constant), and computes dx, dh0, dc0 and all weight gradients.
     """
-    ref, x, dhs = _inputs(T, N, D, H, seed)
+    core, row = split_method(method)
+    if row == NUMPY_BETWEEN:
+        case = make_case(core, T, N, D, H, device, seed)
+        case.before = make_case("numpy", T, N, D, H, "cpu", seed).forward_backward
+        return case
+    config = CONFIGS[row](H) if row else {}
+    if config and core not in ("torch fast", BASELINE):
+        raise ValueError(f"row {row!r} is timed for 'torch fast' and {BASELINE!r} only, got {core!r}")
+    method = core
+    ref, x, dhs = _inputs(T, N, D, H, seed, **config)
     if method == "numpy":
         if device != "cpu":
             raise ValueError(f"method 'numpy' runs on the CPU only, got device={device!r}")
@@ -118,7 +164,7 @@ def make_case(method: str, T: int, N: int, D: int, H: int, device: str = "cpu", 
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     x, dhs = x.to(device), dhs.to(device)
     if method in (BASELINE, "torch fast"):
-        module = ref.to(device) if method == BASELINE else tl.LSTM(D, H, device=device)
+        module = ref.to(device) if method == BASELINE else tl.LSTM(D, H, device=device, **config)
         if method == "torch fast":
             module.load_state_dict(ref.state_dict())
         xg = x.clone().requires_grad_()
@@ -129,7 +175,7 @@ def make_case(method: str, T: int, N: int, D: int, H: int, device: str = "cpu", 
             out, _ = module(xg)
             out.backward(dhs)
 
-        return Case(torch.no_grad()(lambda: module(x)), module_fb, sync)
+        return Case(torch.no_grad()(lambda: module(x)), module_fb, sync, module=module)
     params = LSTMParams.from_torch(ref, as_tensors=True).map(lambda t: t.detach().to(device))
     if method == PRODUCTS:
         return _products_case(x, dhs, params, sync)
@@ -183,13 +229,19 @@ def _products_case(x, dhs, params: LSTMParams, sync) -> Case:
     return Case(forward, forward_backward, sync)
 
 
-def matmul_flops(T: int, N: int, D: int, H: int) -> tuple[float, float]:
+def matmul_flops(T: int, N: int, D: int, H: int, num_layers: int = 1, bidirectional: bool = False, proj_size: int = 0) -> tuple[float, float]:
     """Matrix-product FLOPs of (forward, forward + backward) (eq:perf-flops): ``2·T·N·4H·(D+H)``, 3× that.
 
     Backward has twice the forward's products: dx and dW_ih from W_ih's, dh and dW_hh from
-    W_hh's. Elementwise work is not counted.
+    W_hh's. Elementwise work is not counted. For ``nn.LSTM``'s other configurations: the sum
+    over layers and directions, layer l > 0 with ``K·P`` inputs, ``W_hh`` acting on ``P``
+    features and the projection's ``2·T·N·H·P`` (K = 2 if bidirectional, P = proj_size or H).
     """
-    forward = 2.0 * T * N * 4 * H * (D + H)
+    K, P = (2 if bidirectional else 1), proj_size or H
+    forward = 0.0
+    for layer in range(num_layers):
+        D_l = D if layer == 0 else K * P
+        forward += K * 2.0 * T * N * (4 * H * (D_l + P) + (H * P if proj_size else 0))
     return forward, 3.0 * forward
 
 
@@ -288,7 +340,9 @@ def time_size(size, methods, repeats: int, bar=None, probes: dict | None = None)
     order = list(methods)
     for _ in range(repeats):
         for m in order:
+            cases[m].before()
             timings[m].forward_all.append(_time_call(cases[m].forward, cases[m].sync))
+            cases[m].before()
             timings[m].forward_backward_all.append(_time_call(cases[m].forward_backward, cases[m].sync))
         order = order[1:] + order[:1]  # rotate, so no method always runs right after another
         for device in {m[1] for m in methods} if probes is not None else ():
@@ -302,14 +356,16 @@ def time_size(size, methods, repeats: int, bar=None, probes: dict | None = None)
 
 
 def add_ratios(timings: list[Timing], peaks: dict[str, float]) -> None:
-    """Ratios to the baseline of the same size and device, achieved GFLOP/s, fraction of ``peaks`` (GFLOP/s)."""
-    base = {(t.device, t.T, t.N, t.D, t.H): t for t in timings if t.method == BASELINE}
+    """Ratios to the baseline of the same size and device (:func:`baseline_of`), achieved
+    GFLOP/s, fraction of ``peaks`` (GFLOP/s)."""
+    by_key = {(t.method, t.device, t.T, t.N, t.D, t.H): t for t in timings}
     for t in timings:
-        b = base.get((t.device, t.T, t.N, t.D, t.H))
+        b = by_key.get((baseline_of(t.method), t.device, t.T, t.N, t.D, t.H))
         if b is not None:
             t.ratio_forward = t.forward_ms / b.forward_ms
             t.ratio_forward_backward = t.forward_backward_ms / b.forward_backward_ms
-        flops = matmul_flops(t.T, t.N, t.D, t.H)[1]
+        row = split_method(t.method)[1]
+        flops = matmul_flops(t.T, t.N, t.D, t.H, **(CONFIGS[row](t.H) if row in CONFIGS else {}))[1]
         t.gflops_forward_backward = flops / (t.forward_backward_ms * 1e-3) / 1e9
         t.peak_fraction = t.gflops_forward_backward / peaks[t.device]
 
@@ -386,11 +442,11 @@ def machine_info() -> dict:
 
 def format_table(timings: list[Timing]) -> str:
     """Plain-text table: one row per size and method, ratios to nn.LSTM on the same device."""
-    head = f"{'T':>5} {'N':>4} {'D':>4} {'H':>5}  {'method':<15} {'dev':<4} {'fwd ms':>9} {'x nn':>6} {'fwd+bwd ms':>11} {'x nn':>6} {'GFLOP/s':>8} {'%peak':>6}"
+    head = f"{'T':>5} {'N':>4} {'D':>4} {'H':>5}  {'method':<29} {'dev':<4} {'fwd ms':>9} {'x nn':>6} {'fwd+bwd ms':>11} {'x nn':>6} {'GFLOP/s':>8} {'%peak':>6}"
     rows = [head, "-" * len(head)]
     for t in timings:
         rows.append(
-            f"{t.T:>5} {t.N:>4} {t.D:>4} {t.H:>5}  {t.method:<15} {t.device[:4]:<4} {t.forward_ms:>9.2f} "
+            f"{t.T:>5} {t.N:>4} {t.D:>4} {t.H:>5}  {t.method:<29} {t.device[:4]:<4} {t.forward_ms:>9.2f} "
             f"{t.ratio_forward:>6.2f} {t.forward_backward_ms:>11.2f} {t.ratio_forward_backward:>6.2f} "
             f"{t.gflops_forward_backward:>8.1f} {100 * t.peak_fraction:>5.0f}%"
         )
@@ -409,11 +465,13 @@ def parse_size(text: str) -> tuple[int, int, int, int]:
 
 
 def run(
-    sizes, repeats: int, device: str = "auto", memory_T: int | None = None, progress: bool = True, threads: int | None = None
+    sizes, repeats: int, device: str = "auto", memory_T: int | None = None, progress: bool = True,
+    threads: int | None = None, extras: bool = False,
 ) -> dict:
     """Run the benchmark; returns the JSON-ready results (see :func:`main` for the CLI).
 
-    ``threads`` sets torch's thread count (None: leave it); NumPy's BLAS gets the same count.
+    ``threads`` sets torch's thread count (None: leave it, torch's default is one per core);
+    NumPy's BLAS gets the same count. ``extras`` adds the rows of :data:`EXTRA_ROWS`.
     """
     from threadpoolctl import threadpool_limits
 
@@ -421,6 +479,8 @@ def run(
         torch.set_num_threads(threads)
     use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
     methods = [(m, "cpu") for m in CPU_METHODS] + ([(m, "cuda") for m in GPU_METHODS] if use_cuda else [])
+    if extras:
+        methods += [(m, "cpu") for m in extra_methods("cpu")] + ([(m, "cuda") for m in extra_methods("cuda")] if use_cuda else [])
     probes: dict[str, list[float]] = {}
     timings: list[Timing] = []
     with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):
@@ -433,7 +493,8 @@ def run(
     memory = []
     if memory_T:
         T, N, D, H = memory_T, *TARGET_SIZES[0][1:]
-        measured = [(m, dev) for m, dev in methods if m != PRODUCTS]  # a floor of time, not of memory
+        # the core methods; PRODUCTS is a floor of time, not of memory
+        measured = [(m, dev) for m, dev in methods if m != PRODUCTS and not split_method(m)[1]]
         for m, dev in tqdm(measured, desc=f"memory at T={T}", disable=not progress):
             memory.append(measure_memory(m, (T, N, D, H), dev))
         base = {m["device"]: m["peak_bytes"] for m in memory if m["method"] == BASELINE}
@@ -447,8 +508,20 @@ def run(
         "peak_gflops": peaks,  # best of the interleaved matmul probes, per device
         "peak_gflops_median": {dev: statistics.median(v) for dev, v in probes.items()},
         "timings": [asdict(t) for t in timings],
+        "numpy_between": numpy_between(timings),
         "memory": memory,
     }
+
+
+def numpy_between(timings: list[Timing]) -> list[dict]:
+    """Per size: how much slower fwd+bwd gets with NumPy's forward + backward run before each call."""
+    ms = {(t.method, t.T, t.N, t.D, t.H): t.forward_backward_ms for t in timings if t.device == "cpu"}
+    rows = []
+    for (method, *size), with_numpy in ms.items():
+        core, row = split_method(method)
+        if row == NUMPY_BETWEEN and (core, *size) in ms:
+            rows.append({"method": core, **dict(zip("TNDH", size)), "slowdown": with_numpy / ms[(core, *size)]})
+    return rows
 
 
 def default_out(results: dict, preset: str) -> str:
@@ -470,6 +543,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--memory", dest="memory_T", type=int, help="measure peak memory at this T (0: skip)")
     parser.add_argument("--out", default=None, help="JSON file (default: see default_out)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--extras", action=argparse.BooleanOptionalAction, default=None,
+        help="the extra rows: NumPy between calls, 2 layers bidirectional, proj_size (default: on, off for --full)",
+    )
     args = parser.parse_args(argv)
     preset_name = "quick" if args.quick else "full" if args.full else "default"
     chosen = PRESETS[preset_name]
@@ -479,9 +556,12 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(str(err))
     repeats = args.repeats or chosen["repeats"]
     memory_T = chosen["memory_T"] if args.memory_T is None else args.memory_T
-    results = run(sizes, repeats, args.device, memory_T, progress=not args.no_progress, threads=args.threads)
+    extras = not args.full if args.extras is None else args.extras
+    results = run(sizes, repeats, args.device, memory_T, progress=not args.no_progress, threads=args.threads, extras=extras)
     results["command"] = "python -m lstm_ref.bench " + " ".join(sys.argv[1:] if argv is None else argv)
     print(format_table([Timing(**t) for t in results["timings"]]))
+    for r in results["numpy_between"]:
+        print(f"NumPy between calls: {r['method']} fwd+bwd x{r['slowdown']:.2f} at T={r['T']} N={r['N']} D={r['D']} H={r['H']}")
     for m in results["memory"]:
         print(f"peak memory T={m['T']} N={m['N']} D={m['D']} H={m['H']}  {m['method']:<15} {m['device']:<4} {m['peak_bytes'] / 2**20:8.1f} MiB  x nn {m['ratio']:.2f}")
     out = args.out or default_out(results, "custom" if args.sizes else preset_name)

@@ -269,15 +269,63 @@ def test_bench_main_writes_table_and_json(tmp_path, capsys):
     results = bench.main(["--sizes", "5,2,3,4", "7,1,2,3", "--repeats", "2", "--memory", "0", "--no-progress", "--out", str(out)])
     saved = json.loads(out.read_text())
     assert saved["timings"] == json.loads(json.dumps(results["timings"]))
-    assert {(t["method"], t["T"]) for t in saved["timings"]} == {(m, T) for m in bench.CPU_METHODS for T in (5, 7)}
+    methods = (*bench.CPU_METHODS, *bench.extra_methods("cpu"))
+    assert {(t["method"], t["T"]) for t in saved["timings"]} == {(m, T) for m in methods for T in (5, 7)}
+    assert {(r["method"], r["T"]) for r in saved["numpy_between"]} == {(m, T) for m in ("torch fast", "nn.LSTM") for T in (5, 7)}
     for t in saved["timings"]:
         assert len(t["forward_all"]) == len(t["forward_backward_all"]) == 2
         assert t["forward_ms"] > 0 and t["forward_backward_ms"] > 0 and t["gflops_forward_backward"] > 0
-        if t["method"] == bench.BASELINE:
+        if t["method"].startswith(bench.BASELINE):  # each extra row has its own nn.LSTM baseline
             assert t["ratio_forward"] == t["ratio_forward_backward"] == 1.0
+        else:
+            assert t["ratio_forward"] > 0 and t["ratio_forward"] != 1.0
     assert saved["machine"]["torch"] == torch.__version__ and "command" in saved and saved["note"]
     table = capsys.readouterr().out
     assert "torch fast" in table and "x nn" in table
+
+
+@pytest.mark.parametrize("row", list(bench.CONFIGS))
+def test_bench_extra_configurations_solve_the_same_problem(row):
+    """``torch fast <row>`` and ``nn.LSTM <row>``: the same weights, x and dL/dh, the same gradients."""
+    T, N, D, H = 6, 2, 3, 4
+    grads = []
+    for method in (f"torch fast {row}", f"nn.LSTM {row}"):
+        case = bench.make_case(method, T, N, D, H)
+        case.forward_backward()
+        grads.append([p.grad for p in case.module.parameters()])
+    assert len(grads[0]) == len(grads[1]) > 4
+    for g, w in zip(*grads):
+        assert _max_diff(g, w) <= F32_TOL
+    with pytest.raises(ValueError, match="'torch fast' and 'nn.LSTM' only"):
+        bench.make_case(f"numpy {row}", T, N, D, H)
+
+
+def test_bench_numpy_between_runs_numpy_before_each_timed_call(monkeypatch):
+    case = bench.make_case("torch fast + NumPy between", 5, 2, 3, 4)
+    dx, *_ = case.before()  # NumPy's lstm_forward + lstm_backward
+    assert dx.shape == (5, 2, 3) and not isinstance(dx, torch.Tensor)
+    calls, real = [], bench.make_case
+
+    def recording(*args, **kwargs):
+        c = real(*args, **kwargs)
+        before = c.before
+        c.before = lambda: (calls.append(1), before())
+        return c
+
+    monkeypatch.setattr(bench, "make_case", recording)
+    bench.time_size((5, 2, 3, 4), [("torch fast + NumPy between", "cpu")], repeats=3)
+    assert len(calls) == 2 * 3  # before the forward and before the forward + backward, every repeat
+
+
+def test_bench_flops_of_the_extra_configurations():
+    T, N, D, H = 5, 2, 3, 4
+    one = 2.0 * T * N * 4 * H * (D + H)
+    assert bench.matmul_flops(T, N, D, H) == (one, 3 * one)
+    second_layer = 2.0 * T * N * 4 * H * (2 * H + H)  # input: both directions' H
+    assert bench.matmul_flops(T, N, D, H, num_layers=2, bidirectional=True)[0] == 2 * one + 2 * second_layer
+    P = 2
+    projected = 2.0 * T * N * (4 * H * (D + P) + H * P)
+    assert bench.matmul_flops(T, N, D, H, proj_size=P)[0] == projected
 
 
 def test_bench_memory_grows_with_what_the_fast_path_keeps():
