@@ -24,7 +24,7 @@ from lstm_ref.xlstm import (
     mlstm_cell, mlstm_parallel, mlstm_projections, mlstm_step, mlstm_zero_state, slstm_forward, slstm_step, slstm_zero_state, stabilised_gates,
 )
 
-T, N, D, H = 5, 2, 3, 4
+T, N, D, H = 4, 2, 3, 3
 f64 = torch.float64
 
 
@@ -253,13 +253,13 @@ def test_mlstm_layer_parallel_and_recurrent_agree():
 # --- bad input --------------------------------------------------------------------------------------
 def test_bad_input_is_named():
     params, x = _slstm_problem()
-    with pytest.raises(ValueError, match=r"x has shape \(5, 2, 2\); expected \(T, N, D\) = \(5, 2, 3\)"):
+    with pytest.raises(ValueError, match=r"x has shape \(4, 2, 2\); expected \(T, N, D\) = \(4, 2, 3\)"):
         slstm_forward(x[:, :, :2], params)
     with pytest.raises(ValueError, match=r"forget='tanh'; expected one of \('exp', 'sigmoid'\)"):
         slstm_forward(x, params, forget="tanh")
     state = slstm_zero_state(N, H, like=x)
-    with pytest.raises(ValueError, match=r"state.n has shape \(2, 3\); expected \(N, H\) = \(2, 4\)"):
-        slstm_step(x[0], state._replace(n=state.n[:, :3]), params)
+    with pytest.raises(ValueError, match=r"state.n has shape \(2, 2\); expected \(N, H\) = \(2, 3\)"):
+        slstm_step(x[0], state._replace(n=state.n[:, :2]), params)
     with pytest.raises(ValueError, match=r"state must be an SLSTMState \(h, c, n, m\), got tuple"):
         slstm_forward(x, params, tuple(state))
     with pytest.raises(ValueError, match=r"state.c has dtype torch.float32; expected torch.float64"):
@@ -269,10 +269,10 @@ def test_bad_input_is_named():
         mlstm_forward(x, params)
     with pytest.raises(ValueError, match=r"params must be an LSTMParams \(W_ih, W_hh, b\), got MLSTMParams"):
         slstm_forward(x, mparams)
-    with pytest.raises(ValueError, match=r"params.W_ih has shape \(16, 3\); expected \(4H\+2, D\) with H >= 1"):
-        mlstm_parallel(x, MLSTMParams(mparams.W_ih[:16], mparams.b[:16]))
-    with pytest.raises(ValueError, match=r"params.b has shape \(17,\); expected \(4H\+2,\) = \(18,\)"):
-        mlstm_forward(x, MLSTMParams(mparams.W_ih, mparams.b[:17]))
+    with pytest.raises(ValueError, match=r"params.W_ih has shape \(12, 3\); expected \(4H\+2, D\) with H >= 1"):
+        mlstm_parallel(x, MLSTMParams(mparams.W_ih[:12], mparams.b[:12]))
+    with pytest.raises(ValueError, match=r"params.b has shape \(13,\); expected \(4H\+2,\) = \(14,\)"):
+        mlstm_forward(x, MLSTMParams(mparams.W_ih, mparams.b[:13]))
     with pytest.raises(ValueError, match=r"x has shape \(2, 3\) \(2-D\); expected \(T, N, D\) \(3-D\)"):
         mlstm_parallel(x[0], mparams)
     memory = mlstm_zero_state(N, H, like=x)

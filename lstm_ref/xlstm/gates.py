@@ -10,7 +10,6 @@ scaled by ``exp(-m_t)`` too, and the outputs, which are ratios of such states, d
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["FORGET_GATES", "check_forget", "exponential_gates", "log_forget", "stabilised_gates"]
@@ -31,7 +30,11 @@ def log_forget(a_f: Tensor, forget: str) -> Tensor:
     Computed without forming ``f_t``, so it is exact where ``f_t`` would overflow or
     underflow. a_f : any-shape tensor f̃_t -> same shape
     """
-    return a_f if forget == "exp" else F.logsigmoid(a_f)
+    if forget == "exp":
+        return a_f
+    # log σ(z) = min(z, 0) - log(1 + e^(-|z|)): exact and stable for any z, and (unlike
+    # F.logsigmoid, ten times slower on small CPU tensors) cheap
+    return torch.clamp(a_f, max=0.0) - torch.log1p(torch.exp(-a_f.abs()))
 
 
 def exponential_gates(a_i: Tensor, a_f: Tensor, forget: str = "exp") -> tuple[Tensor, Tensor]:
