@@ -202,7 +202,12 @@ grading.check_hidden_grad_norms(hidden_grad_norms)
 # $\delta h$ by $W_{hh}^{\top} \operatorname{diag}(1 - h_t^2)$ (eq:rnn-jacobian). At PyTorch's
 # default initialisation $\sigma_{\max}(W_{hh})$ is a little above 1 (print
 # `torch.linalg.matrix_norm(cell.weight_hh, 2)` to see it), so the bound (eq:rnn-bound)
-# would allow growth; it is the $\tanh'$ factors, all below 1, that make the gradient fade.
+# would allow growth. What sets the rate at which the gradient actually fades is mostly the
+# spectral radius $\rho(W_{hh})$, the largest $\lvert\lambda\rvert$ over its eigenvalues, about
+# 0.6 here (`torch.linalg.eigvals(cell.weight_hh).abs().max()`): by Gelfand's formula
+# (eq:rnn-spectral-radius), the powers of $W_{hh}^{\top}$ shrink like $\rho^k$. The $\tanh'$
+# factors $1 - h_t^2$, close to 1 for the small hidden states of an untrained network, take
+# off only a little more per step.
 # Your LSTM has a second way back: along the cell state, each step multiplies the message
 # $\delta^{+} c$ by the forget gate $f_t$ alone (eq:bptt-dc-prev), about $\sigma(1) \approx 0.73$
 # with this forget-gate bias, so its curve falls far more slowly. A larger bias makes it
