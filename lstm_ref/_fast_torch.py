@@ -16,7 +16,13 @@ numbers (float64 agrees to ~1e-15) with what the book's chapter "Making it fast"
 - backward: every local derivative that does not depend on dL/dh_t (``σ'``, ``1 - tanh²``)
   is computed for a block of steps at once; only the chain through ``dh`` and ``dc`` is a
   loop; ``dx`` is one large matrix product per block, and ``dW_ih``, ``dW_hh`` and ``db``
-  together another.
+  together another;
+- threads: the step loops run on one thread while a step's product is small
+  (:data:`ONE_THREAD_MAX_MACS`), so that their many small calls never wait for a thread
+  that another thread pool (NumPy's BLAS, in a notebook that uses both) has pushed off a core.
+
+``nn.LSTM``'s projection (``proj_size``, ``h_t = W_hr (o_t ⊙ tanh c_t)``) adds one product
+per step each way and ``dW_hr`` per block.
 
 Memory: forward keeps the gates ``(T, N, 4H)``, ``m = -2c`` and ``r = σ(-2c)`` ``(T, N, H)``
 and the output ``h``; backward works through blocks of a few steps, so its temporaries do not
@@ -34,10 +40,30 @@ from torch import Tensor
 from .numpy_lstm import auto_chunk  # steps per backward block, the same for both
 
 
+#: Per-step work (multiply-adds of ``W_hh h_{t-1}``, N·4H·P) up to which the step loops run on
+#: one thread. Each step's calls are small: an OpenMP parallel region costs more than it saves
+#: there, and when another pool is busy on the same cores (NumPy's BLAS threads spin for a
+#: while after every NumPy call, so in any notebook that mixes the two) each region waits for a
+#: thread the kernel has descheduled. Above it the product is large enough to share.
+ONE_THREAD_MAX_MACS = 2**22
+
+
 @contextmanager
-def step_threads(N: int, H: int):
-    """Placeholder: the thread count of the per-step calls (tuned below)."""
-    yield
+def step_threads(N: int, H: int, P: int, device: torch.device):
+    """Run the per-step calls of a CPU loop on one thread if a step's product is small.
+
+    The large products before and after the loops (the input projection, ``dx``, the weight
+    gradients) keep torch's thread count; only the loop's many small calls change.
+    """
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1 or N * 4 * H * P > ONE_THREAD_MAX_MACS:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _scale_candidate_rows(W: Tensor, H: int) -> Tensor:
@@ -89,7 +115,7 @@ def fast_forward(
     i_, f_, s_, o_ = (v.unbind(0) for v in gates.view(T, N, 4, H).unbind(2))  # 4 × T × (N, H)
     m_, r_, h_ = ms.unbind(0), rs.unbind(0), hs.unbind(0)
     h, m = h0, torch.mul(c0, -2.0)
-    with step_threads(N, H):
+    with step_threads(N, H, P, x.device):
         for t in range(T):
             a_[t].addmm_(h, W_hhT)  # a_t += W_hh h_{t-1} (eq:fused-preactivation)
             a_[t].sigmoid_()  # i, f, o and s = σ(2 a_g) (eq:input-gate, eq:forget-gate, eq:output-gate)
@@ -205,7 +231,7 @@ def fast_backward(
         f, dc_dh, da_dc, da_dh = _local_derivatives(gates[start:stop], rs[start:stop], c_prev)
         da = das[k % 2][:n]  # (n, N, 4H)
         steps = _BlockViews(da, dh_block, dhs, dcs, start, stop, f, dc_dh, da_dc, da_dh)
-        with step_threads(N, H):
+        with step_threads(N, H, P, x.device):
             da_next = _backward_steps(steps, n, da_next, dh_next, dc, dc3, du, W_hh, W_hr)
         # The block's share of dx and the weight gradients: one big product each (eq:bptt-dx), (eq:bptt-dW)
         da2 = da.reshape(n * N, 4 * H)

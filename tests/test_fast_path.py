@@ -141,6 +141,25 @@ def test_lstm_function_gradcheck_with_projection_and_lengths():
     assert gradcheck(f, inputs) and gradgradcheck(f, inputs)
 
 
+def test_step_loops_run_on_one_thread_only_while_a_step_is_small():
+    from lstm_ref import _fast_torch
+
+    torch.set_num_threads(2)  # the autouse fixture of conftest.py restores the count
+    cpu = torch.device("cpu")
+    small = (32, 128, 128)  # N, H, P: 2^21 multiply-adds per step
+    with _fast_torch.step_threads(*small, cpu):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
+    with _fast_torch.step_threads(64, 256, 256, cpu):  # 2^24: shared
+        assert torch.get_num_threads() == 2
+    with _fast_torch.step_threads(*small, torch.device("meta")):  # not a CPU loop
+        assert torch.get_num_threads() == 2
+    with pytest.raises(KeyError):
+        with _fast_torch.step_threads(*small, cpu):
+            raise KeyError
+    assert torch.get_num_threads() == 2
+
+
 def test_batch_of_size_zero_in_the_fast_path():
     x, params, h0, c0, dhs, *_ = _problem(4, 0, 3, 5)
     saved = fast_forward(x, h0, c0, *params)
