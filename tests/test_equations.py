@@ -1034,3 +1034,291 @@ def test_gru_labels_are_implemented_and_checked_or_derivation_only():
 def test_gru_equation_is_implemented_as_written(label):
     assert label in cited_labels(), f"{label} has a check but no code in lstm_ref cites it"
     GRU_CHECKS[label]()
+
+
+# --- xlstm.md: the sLSTM's and mLSTM's equations and the code that cites them (issue 15) ------------
+from lstm_ref import xlstm as xl  # noqa: E402
+from lstm_ref.xlstm import MLSTMParams  # noqa: E402
+
+xl_rng = np.random.default_rng(2024)  # its own stream: the checks above keep theirs
+
+
+def xlstm_chapter_labels() -> set[str]:
+    return {label for _, label in display_equations(BOOK / "xlstm.md") if label}
+
+
+def _t(a):
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def _np_forget(a_f, forget):
+    return np.exp(a_f) if forget == "exp" else 1.0 / (1.0 + np.exp(-a_f))
+
+
+def xl_ref_slstm(x, W_ih, W_hh, b, forget="exp"):
+    """The sLSTM without stabiliser, example by example and step by step, gate rows by hand.
+
+    Returns hs (T, N, H), the final c and n (N, H), and the per-step i, f, g, o (T, N, H).
+    """
+    T, N, _ = x.shape
+    H = W_hh.shape[1]
+    hs, gates = np.zeros((T, N, H)), np.zeros((4, T, N, H))
+    c_T, n_T = np.zeros((N, H)), np.zeros((N, H))
+    for n in range(N):
+        h, c, nn_ = np.zeros(H), np.zeros(H), np.zeros(H)
+        for t in range(T):
+            a = W_ih @ x[t, n] + W_hh @ h + b
+            i, f = np.exp(a[:H]), _np_forget(a[H : 2 * H], forget)
+            g, o = np.tanh(a[2 * H : 3 * H]), sig(a[3 * H :])
+            c, nn_ = f * c + i * g, f * nn_ + i
+            h = o * c / nn_
+            hs[t, n], gates[:, t, n] = h, (i, f, g, o)
+        c_T[n], n_T[n] = c, nn_
+    return hs, c_T, n_T, gates
+
+
+def xl_slstm_problem(T=5, N=2, D=3, H=4, scale=1.0):
+    p = LSTMParams.init(D, H, seed=int(xl_rng.integers(1 << 30)))
+    return LSTMParams(p.W_ih * scale, p.W_hh * scale, p.b * scale), xl_rng.standard_normal((T, N, D))
+
+
+def xl_ref_projections(x, W_ih, b, H):
+    """q, k, v, o, a^i, a^f of one input vector, rows taken by hand (eq:xlstm-mlstm-projections)."""
+    a = W_ih @ x + b
+    return a[:H], a[H : 2 * H] / np.sqrt(H), a[2 * H : 3 * H], sig(a[3 * H : 4 * H]), a[4 * H], a[4 * H + 1]
+
+
+def xl_ref_mlstm(x, W_ih, b, forget="exp"):
+    """The mLSTM without stabiliser, one example and one step at a time, with np.outer.
+
+    Returns hs (T, N, H), the final C (N, H, H) and n (N, H), and the weights w[t, s] (N, T, T)
+    with which step s's pair is in the memory at step t.
+    """
+    T, N, _ = x.shape
+    H = (W_ih.shape[0] - 2) // 4
+    hs, C_T, n_T, w = np.zeros((T, N, H)), np.zeros((N, H, H)), np.zeros((N, H)), np.zeros((N, T, T))
+    for n in range(N):
+        C, nv = np.zeros((H, H)), np.zeros(H)
+        for t in range(T):
+            q, k, v, o, a_i, a_f = xl_ref_projections(x[t, n], W_ih, b, H)
+            i, f = np.exp(a_i), _np_forget(a_f, forget)
+            C, nv = f * C + i * np.outer(v, k), f * nv + i * k
+            hs[t, n] = o * (C @ q) / max(abs(nv @ q), 1.0)
+            w[n, t, : t + 1] = np.append(w[n, t - 1, :t] * f if t else [], i)
+        C_T[n], n_T[n] = C, nv
+    return hs, C_T, n_T, w
+
+
+def xl_mlstm_problem(T=6, N=2, D=3, H=4, scale=2.0):
+    p = MLSTMParams.init(D, H, seed=int(xl_rng.integers(1 << 30)))
+    return p, xl_rng.standard_normal((T, N, D)) * scale
+
+
+def check_xlstm_exp_gates():
+    a_i, a_f = xl_rng.uniform(-20, 20, 50), xl_rng.uniform(-20, 20, 50)
+    for forget in ("exp", "sigmoid"):
+        i, f = xl.exponential_gates(_t(a_i), _t(a_f), forget)
+        assert rel_err(i.numpy(), np.exp(a_i)) < 1e-12 and rel_err(f.numpy(), _np_forget(a_f, forget)) < 1e-12
+        log_f = xl.log_forget(_t(np.array([-800.0, 800.0])), forget).numpy()  # exact where f_t under/overflows
+        assert np.allclose(log_f, [-800.0, 800.0] if forget == "exp" else [-800.0, 0.0], rtol=0, atol=1e-12)
+
+
+def _check_slstm_against_reference(forget):
+    params, x = xl_slstm_problem(scale=3.0)
+    hs_ref, c_ref, n_ref, _ = xl_ref_slstm(x, *params, forget=forget)
+    for stabilise in (False, True):
+        hs, state = xl.slstm_forward(_t(x), params.to_tensors(), forget=forget, stabilise=stabilise)
+        scale = np.exp(state.m.numpy()) if stabilise else 1.0
+        assert rel_err(hs.numpy(), hs_ref) < 1e-12
+        assert rel_err(state.c.numpy() * scale, c_ref) < 1e-12 and rel_err(state.n.numpy() * scale, n_ref) < 1e-12
+
+
+def check_xlstm_slstm_state():
+    for forget in ("exp", "sigmoid"):
+        _check_slstm_against_reference(forget)
+
+
+def check_xlstm_slstm_hidden():
+    params, x = xl_slstm_problem()
+    hs, _ = xl.slstm_forward(_t(x), params.to_tensors())
+    _, _, _, (i, f, g, o) = xl_ref_slstm(x, *params)
+    c = n = 0.0
+    for t in range(len(x)):  # the ratio, from the reference's gates: c_t / n_t times o_t
+        c, n = f[t] * c + i[t] * g[t], f[t] * n + i[t]
+        assert rel_err(hs[t].numpy(), o[t] * c / n) < 1e-12
+    assert np.all(np.abs(hs.numpy()) < 1)  # a weighted average of tanh values, gated: no tanh needed
+
+
+def check_xlstm_weighted_average():
+    params, x = xl_slstm_problem(scale=2.0)
+    hs, _ = xl.slstm_forward(_t(x), params.to_tensors(), forget="sigmoid")
+    _, _, _, (i, f, g, o) = xl_ref_slstm(x, *params, forget="sigmoid")
+    T = len(x)
+    for t in range(T):  # w_{t,s} = i_s prod_{r=s+1..t} f_r, written out
+        w = np.stack([i[s] * np.prod(f[s + 1 : t + 1], axis=0) for s in range(t + 1)])  # (t+1, N, H)
+        average = np.sum(w * g[: t + 1], axis=0) / np.sum(w, axis=0)
+        assert rel_err(hs[t].numpy() / o[t], average) < 1e-12
+
+
+def check_xlstm_stabiliser():
+    a_i, a_f, m_prev = (xl_rng.uniform(-30, 30, 40) for _ in range(3))
+    for forget in ("exp", "sigmoid"):
+        log_f = a_f if forget == "exp" else np.log(sig(a_f))
+        _, _, m = xl.stabilised_gates(_t(a_i), _t(a_f), _t(m_prev), forget)
+        assert rel_err(m.numpy(), np.maximum(log_f + m_prev, a_i)) < 1e-12
+        assert not m.requires_grad  # the stabiliser carries no gradient
+
+
+def check_xlstm_stable_gates():
+    a_i, a_f, m_prev = (xl_rng.uniform(-30, 30, 40) for _ in range(3))
+    for forget in ("exp", "sigmoid"):
+        log_f = a_f if forget == "exp" else np.log(sig(a_f))
+        m = np.maximum(log_f + m_prev, a_i)
+        i, f, _ = xl.stabilised_gates(_t(a_i), _t(a_f), _t(m_prev), forget)
+        assert rel_err(i.numpy(), np.exp(a_i - m)) < 1e-12 and rel_err(f.numpy(), np.exp(log_f + m_prev - m)) < 1e-12
+        assert np.all(i.numpy() <= 1) and np.all(f.numpy() <= 1)
+
+
+def check_xlstm_stable_states():
+    params, x = xl_slstm_problem(T=8, scale=4.0)
+    _, c_ref, n_ref, _ = xl_ref_slstm(x, *params)
+    state = xl.slstm_zero_state(x.shape[1], params.hidden_size, like=_t(x))
+    for t in range(len(x)):  # at every step, not only the last: c'_t = e^{-m_t} c_t
+        state = xl.slstm_step(_t(x[t]), state, params.to_tensors())
+        _, c_t, n_t, _ = xl_ref_slstm(x[: t + 1], *params)
+        m = state.m.numpy()
+        assert rel_err(state.c.numpy(), np.exp(-m) * c_t) < 1e-12 and rel_err(state.n.numpy(), np.exp(-m) * n_t) < 1e-12
+    assert np.max(np.abs(state.m.numpy())) > 1  # the stabiliser did shift something
+
+
+def check_xlstm_mlstm_projections():
+    p, x = xl_mlstm_problem()
+    H = p.hidden_size
+    got = [a.numpy() for a in xl.mlstm_projections(_t(x), p.to_tensors())]
+    for t in range(x.shape[0]):
+        for n in range(x.shape[1]):
+            for ours, ref in zip(got, xl_ref_projections(x[t, n], *p, H)):
+                assert rel_err(ours[t, n], ref) < 1e-12
+
+
+def _check_mlstm_recurrent(stabilise):
+    for forget in ("exp", "sigmoid"):
+        p, x = xl_mlstm_problem()
+        hs_ref, C_ref, n_ref, _ = xl_ref_mlstm(x, *p, forget=forget)
+        hs, state = xl.mlstm_forward(_t(x), p.to_tensors(), forget=forget, stabilise=stabilise)
+        scale = np.exp(state.m.numpy()) if stabilise else np.ones(x.shape[1])
+        assert rel_err(hs.numpy(), hs_ref) < 1e-12
+        assert rel_err(state.C.numpy() * scale[:, None, None], C_ref) < 1e-12
+        assert rel_err(state.n.numpy() * scale[:, None], n_ref) < 1e-12
+
+
+def check_xlstm_mlstm_state():
+    _check_mlstm_recurrent(stabilise=False)
+
+
+def check_xlstm_mlstm_hidden():
+    _check_mlstm_recurrent(stabilise=False)
+    # both branches of max(|n_t^T q_t|, 1) occur in this problem, or the check would be half a check
+    p, x = xl_mlstm_problem()
+    H = p.hidden_size
+    dots, nv = [], np.zeros((x.shape[1], H))
+    for t in range(x.shape[0]):
+        for n in range(x.shape[1]):
+            q, k, _, _, a_i, a_f = xl_ref_projections(x[t, n], *p, H)
+            nv[n] = np.exp(a_f) * nv[n] + np.exp(a_i) * k
+            dots.append(abs(nv[n] @ q))
+    assert min(dots) < 1 < max(dots), (min(dots), max(dots))
+
+
+def check_xlstm_mlstm_stable_hidden():
+    _check_mlstm_recurrent(stabilise=True)
+
+
+def check_xlstm_retrieval():
+    p, x = xl_mlstm_problem()
+    H = p.hidden_size
+    _, C_T, _, w = xl_ref_mlstm(x, *p)
+    _, state = xl.mlstm_forward(_t(x), p.to_tensors(), stabilise=False)
+    T = x.shape[0]
+    q = xl_rng.standard_normal(H)
+    for n in range(x.shape[1]):  # C_T q = sum_s w_{T,s} (k_s^T q) v_s
+        pairs = [xl_ref_projections(x[s, n], *p, H) for s in range(T)]
+        expected = sum(w[n, T - 1, s] * (pairs[s][1] @ q) * pairs[s][2] for s in range(T))
+        assert rel_err(state.C[n].numpy() @ q, expected) < 1e-12
+    # one-hot keys, f = i = 1: the query of pair p reads v_p exactly
+    eye, values = np.eye(H), xl_rng.standard_normal((H, H))
+    C = sum(np.outer(values[j], eye[j]) for j in range(H))
+    state = xl.MLSTMState(_t(C[None]), _t(eye.sum(0)[None]), _t(np.zeros(1)))
+    zero = _t(np.zeros(1))
+    for j in range(H):
+        h, _ = xl.mlstm_cell(_t(eye[j : j + 1]), _t(np.zeros((1, H))), _t(np.zeros((1, H))), _t(np.ones((1, H))),
+                             zero - 1e4, zero, state)
+        assert rel_err(h.numpy()[0], values[j]) < 1e-12
+
+
+def _ref_parallel(x, W_ih, b, stabilise, forget="exp"):
+    """eq:xlstm-mlstm-parallel (and its stabilised form) with explicit loops over t and s."""
+    T, N, _ = x.shape
+    H = (W_ih.shape[0] - 2) // 4
+    hs, ms = np.zeros((T, N, H)), np.zeros((N, T))
+    for n in range(N):
+        proj = [xl_ref_projections(x[t, n], W_ih, b, H) for t in range(T)]
+        log_f = [np.log(_np_forget(pr[5], forget)) for pr in proj]
+        for t in range(T):
+            D = np.array([sum(log_f[s + 1 : t + 1]) + proj[s][4] for s in range(t + 1)])
+            m = D.max() if stabilise else 0.0
+            S = np.array([(proj[t][0] @ proj[s][1]) * np.exp(D[s] - m) for s in range(t + 1)])
+            numerator = sum(S[s] * proj[s][2] for s in range(t + 1))
+            hs[t, n] = proj[t][3] * numerator / max(abs(S.sum()), np.exp(-m))
+            ms[n, t] = m
+    return hs, ms
+
+
+def check_xlstm_mlstm_parallel():
+    for forget in ("exp", "sigmoid"):
+        p, x = xl_mlstm_problem()
+        expected, _ = _ref_parallel(x, *p, stabilise=False, forget=forget)
+        hs, _ = xl.mlstm_parallel(_t(x), p.to_tensors(), forget=forget, stabilise=False)
+        assert rel_err(hs.numpy(), expected) < 1e-12
+        assert rel_err(expected, xl_ref_mlstm(x, *p, forget=forget)[0]) < 1e-12  # = the recurrent form
+
+
+def check_xlstm_parallel_stabiliser():
+    p, x = xl_mlstm_problem()
+    expected, ms = _ref_parallel(x, *p, stabilise=True)
+    hs, state = xl.mlstm_parallel(_t(x), p.to_tensors())
+    assert rel_err(hs.numpy(), expected) < 1e-12 and rel_err(state.m.numpy(), ms[:, -1]) < 1e-12
+    assert np.max(np.abs(ms)) > 1  # the rows were shifted
+
+
+XLSTM_CHECKS = {
+    "eq:xlstm-exp-gates": check_xlstm_exp_gates,
+    "eq:xlstm-slstm-state": check_xlstm_slstm_state,
+    "eq:xlstm-slstm-hidden": check_xlstm_slstm_hidden,
+    "eq:xlstm-weighted-average": check_xlstm_weighted_average,
+    "eq:xlstm-stabiliser": check_xlstm_stabiliser,
+    "eq:xlstm-stable-gates": check_xlstm_stable_gates,
+    "eq:xlstm-stable-states": check_xlstm_stable_states,
+    "eq:xlstm-mlstm-projections": check_xlstm_mlstm_projections,
+    "eq:xlstm-mlstm-state": check_xlstm_mlstm_state,
+    "eq:xlstm-mlstm-hidden": check_xlstm_mlstm_hidden,
+    "eq:xlstm-retrieval": check_xlstm_retrieval,
+    "eq:xlstm-mlstm-stable-hidden": check_xlstm_mlstm_stable_hidden,
+    "eq:xlstm-mlstm-parallel": check_xlstm_mlstm_parallel,
+    "eq:xlstm-parallel-stabiliser": check_xlstm_parallel_stabiliser,
+}
+
+
+def test_every_xlstm_label_is_implemented_and_checked():
+    """Every equation of xlstm.md is cited by lstm_ref and has a numeric check, and no check is stale."""
+    labels, cited = xlstm_chapter_labels(), cited_labels()
+    assert len(labels) >= 10, labels  # guards the parser: the chapter has its equations
+    assert sorted(labels - set(cited)) == [], "labels of xlstm.md that no code in lstm_ref cites"
+    assert sorted(labels - set(XLSTM_CHECKS)) == [], "labels of xlstm.md without a check in XLSTM_CHECKS"
+    assert sorted(set(XLSTM_CHECKS) - labels) == [], "checks for labels xlstm.md no longer defines"
+
+
+@pytest.mark.parametrize("label", sorted(XLSTM_CHECKS))
+def test_xlstm_equation_is_implemented_as_written(label):
+    assert label in cited_labels(), f"{label} has a check but no code in lstm_ref cites it"
+    XLSTM_CHECKS[label]()

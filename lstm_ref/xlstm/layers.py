@@ -28,7 +28,7 @@ class SLSTM(nn.Module):
 
     Weights are drawn U(-1/√H, 1/√H) as ``nn.LSTM`` draws them, so an sLSTM and an LSTM of
     the same sizes have the same number of parameters (``nn.LSTM`` has two biases, 4H more).
-    ``forget_bias`` and ``input_bias`` are added to the f̃ and ĩ slices of ``b``.
+    ``forget_bias`` and ``input_bias`` are added to the a^f and a^i slices of ``b``.
     """
 
     def __init__(self, input_size: int, hidden_size: int, *, forget: str = "exp", forget_bias: float = 0.0,
@@ -73,7 +73,7 @@ class MLSTM(nn.Module):
         self.W_ih = nn.Parameter(torch.empty(4 * H + 2, input_size, **factory).uniform_(-k, k))
         self.b = nn.Parameter(torch.zeros(4 * H + 2, **factory))
         with torch.no_grad():
-            self.b[4 * H] += input_bias  # rows q, k, v, o, ĩ, f̃
+            self.b[4 * H] += input_bias  # rows q, k, v, o, a^i, a^f
             self.b[4 * H + 1] += forget_bias
 
     def params(self) -> MLSTMParams:

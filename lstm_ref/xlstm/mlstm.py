@@ -2,7 +2,7 @@
 
 Every step reads the input ``x_t`` alone (there is no ``h_{t-1}`` inside the cell) and
 projects it to a query ``q_t``, a key ``k_t``, a value ``v_t``, an output gate ``o_t`` and
-two scalar gate pre-activations ĩ_t, f̃_t (eq:xlstm-mlstm-projections). The memory is an
+two scalar gate pre-activations a^i_t, a^f_t (eq:xlstm-mlstm-projections). The memory is an
 ``H × H`` matrix ``C_t`` that stores the pair (k_t, v_t) as the outer product ``v_t k_tᵀ``
 (eq:xlstm-mlstm-state); a query reads it out as ``C_t q_t`` (eq:xlstm-mlstm-hidden).
 
@@ -11,7 +11,7 @@ Because no gate or projection depends on ``h_{t-1}``, all steps can be computed 
 computation step by step. One head (the paper splits the units into several).
 
 Layout, in the spirit of ``LSTMParams``: one stacked input weight ``W_ih (4H + 2, D)`` and
-bias ``b (4H + 2,)``, rows ``q, k, v, o`` (H each), then ``ĩ``, then ``f̃`` (one each).
+bias ``b (4H + 2,)``, rows ``q, k, v, o`` (H each), then ``a^i``, then ``a^f`` (one each).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ __all__ = [
 
 
 class MLSTMParams(NamedTuple):
-    """Weights of one mLSTM layer: rows q, k, v, o (H each), ĩ, f̃ (one each)."""
+    """Weights of one mLSTM layer: rows q, k, v, o (H each), a^i, a^f (one each)."""
 
     W_ih: Any  # (4H + 2, D)
     b: Any  # (4H + 2,)
@@ -50,7 +50,7 @@ class MLSTMParams(NamedTuple):
     @classmethod
     def init(cls, input_size: int, hidden_size: int, *, seed: int | None = None,
              forget_bias: float = 0.0, input_bias: float = 0.0, dtype=np.float64) -> "MLSTMParams":
-        """Random NumPy weights U(-1/√D, 1/√D) (``nn.Linear``'s), biases 0 but f̃'s and ĩ's as given."""
+        """Random NumPy weights U(-1/√D, 1/√D) (``nn.Linear``'s), biases 0 but a^f's and a^i's as given."""
         if input_size < 1 or hidden_size < 1:
             raise ValueError(f"input_size and hidden_size must be positive, got {input_size} and {hidden_size}")
         D, H = input_size, hidden_size
@@ -58,7 +58,7 @@ class MLSTMParams(NamedTuple):
         k = 1.0 / math.sqrt(D)
         W_ih = rng.uniform(-k, k, (4 * H + 2, D))
         b = np.zeros(4 * H + 2)
-        b[4 * H], b[4 * H + 1] = input_bias, forget_bias  # rows ĩ, f̃
+        b[4 * H], b[4 * H + 1] = input_bias, forget_bias  # rows a^i, a^f
         return cls(W_ih.astype(dtype), b.astype(dtype))
 
     def to_tensors(self, *, device=None, dtype=None) -> "MLSTMParams":
@@ -91,7 +91,7 @@ def _check_params(params: MLSTMParams) -> int:
     if rows is None or rows < 6 or (rows - 2) % 4:
         raise ValueError(
             f"params.W_ih has shape {tuple(params.W_ih.shape)}; expected (4H+2, D) with H >= 1: "
-            "rows q, k, v, o (H each), then ĩ and f̃"
+            "rows q, k, v, o (H each), then a^i and a^f"
         )
     return params.hidden_size
 
@@ -118,7 +118,7 @@ def mlstm_projections(x: Tensor, params: MLSTMParams) -> tuple[Tensor, ...]:
     Returns
     -------
     q, k, v, o : (..., H) tensors; k is scaled by 1/√H, o = σ(õ) is in (0, 1)
-    a_i, a_f : (...) tensors, the scalar pre-activations ĩ and f̃
+    a_i, a_f : (...) tensors, the scalar pre-activations a^i and a^f
     """
     H = params.hidden_size
     a = x @ params.W_ih.T + params.b  # (..., 4H + 2)
@@ -132,7 +132,7 @@ def mlstm_cell(q, k, v, o, a_i, a_f, state: MLSTMState, forget: str = "exp", sta
     Parameters
     ----------
     q, k, v, o : (N, H) tensors from :func:`mlstm_projections`
-    a_i, a_f : (N,) tensors, ĩ_t and f̃_t
+    a_i, a_f : (N,) tensors, a^i_t and a^f_t
     state : MLSTMState, the memory after step t - 1
     forget : ``"exp"`` or ``"sigmoid"`` (eq:xlstm-exp-gates)
     stabilise : scale gates and states by exp(-m_t) (eq:xlstm-stable-gates)
@@ -150,7 +150,7 @@ def mlstm_cell(q, k, v, o, a_i, a_f, state: MLSTMState, forget: str = "exp", sta
     C = f[:, None, None] * state.C + i[:, None, None] * (v[:, :, None] * k[:, None, :])  # (eq:xlstm-mlstm-state)
     n = f[:, None] * state.n + i[:, None] * k  # (N, H) (eq:xlstm-mlstm-state)
     denominator = torch.maximum((n * q).sum(dim=1).abs(), floor)  # (N,): max(|n_tᵀ q_t|, 1)
-    h_tilde = (C @ q[:, :, None]).squeeze(2) / denominator[:, None]  # (N, H): C_t q_t / ...
+    h_tilde = (C @ q[:, :, None]).squeeze(2) / denominator[:, None]  # (N, H): C_t q_t (eq:xlstm-retrieval) / ...
     return o * h_tilde, MLSTMState(C, n, m)  # (eq:xlstm-mlstm-hidden)
 
 
@@ -199,7 +199,7 @@ def mlstm_parallel(
 ) -> tuple[Tensor, MLSTMState]:
     """All h_t of a sequence at once, from an empty memory (eq:xlstm-mlstm-parallel).
 
-    ``D̃[t, s] = Σ_{r=s+1..t} log f_r + ĩ_s`` for s ≤ t (−∞ above the diagonal) is the log of
+    ``D̃[t, s] = Σ_{r=s+1..t} log f_r + a^i_s`` for s ≤ t (−∞ above the diagonal) is the log of
     the weight with which step s's pair is still in the memory at step t. Stabilised, each
     row t is shifted by its maximum ``m_t`` (eq:xlstm-parallel-stabiliser). Costs O(T²) time
     and memory per sequence, where the step-by-step form costs O(T) and O(1) in T.

@@ -5,7 +5,7 @@ Same layout as the course's LSTM (``LSTMParams``: ``W_ih (4H, D)``, ``W_hh (4H, 
 ``a_t = W_ih x_t + W_hh h_{t-1} + b`` (eq:fused-preactivation). What differs is what is done
 with the four slices of ``a_t``:
 
-- the input gate is ``exp(ĩ_t)`` and the forget gate ``exp(f̃_t)`` or ``σ(f̃_t)``
+- the input gate is ``exp(a^i_t)`` and the forget gate ``exp(a^f_t)`` or ``σ(a^f_t)``
   (eq:xlstm-exp-gates), in place of ``σ``;
 - a normaliser ``n_t`` adds up the input gates as ``c_t`` adds up the written content
   (eq:xlstm-slstm-state), and the cell shows ``o_t ⊙ c_t / n_t`` in place of
@@ -72,7 +72,7 @@ def slstm_cell(a: Tensor, state: SLSTMState, forget: str = "exp", stabilise: boo
     o = torch.sigmoid(a_o)  # (eq:output-gate)
     c = f * state.c + i * g  # (eq:xlstm-slstm-state)
     n = f * state.n + i  # (eq:xlstm-slstm-state): the same sum without the content
-    h = o * (c / n)  # (eq:xlstm-slstm-hidden): a weighted average of the g_s, no tanh
+    h = o * (c / n)  # (eq:xlstm-slstm-hidden); c / n averages the g_s (eq:xlstm-weighted-average)
     return SLSTMState(h, c, n, m)
 
 
