@@ -213,35 +213,41 @@ def _layer_weights(m: LSTM, layer: int, direction: int, cast) -> tuple:
 
 
 def _reverse(seq: Tensor, lengths: Tensor | None) -> Tensor:
-    """``seq (T, N, F)`` with each row's first ``lengths[n]`` steps in reverse order (all T if None)."""
+    """Each row's first ``lengths[n]`` steps in reverse order (all T steps if None).
+
+    seq : (T, N, F) tensor; lengths : (N,) int64 CPU tensor or None -> (T, N, F) tensor
+    """
     if lengths is None:
         return seq.flip(0)
-    T, N = seq.shape[:2]
+    T, N, F_ = seq.shape
     t = torch.arange(T)[:, None]  # (T, 1)
-    index = torch.where(t < lengths, lengths - 1 - t, t).to(seq.device)  # (T, N); padding stays put
-    return seq.gather(0, index[:, :, None].expand(T, N, seq.shape[2]))
+    index = torch.where(t < lengths, lengths - 1 - t, t)  # (T, N): padding stays put
+    return seq.gather(0, index.to(seq.device)[:, :, None].expand(T, N, F_))
 
 
-def _run_layers(m: LSTM, x: Tensor, h0: Tensor, c0: Tensor, lengths: Tensor | None, cast):
+def _run_layers(m: LSTM, x: Tensor, h0: Tensor, c0: Tensor, lengths, cast):
     """Every layer over the whole sequence, each layer's output the next one's input.
 
-    x : (T, N, D); h0 : (L·K, N, P); c0 : (L·K, N, H) -> output (T, N, K·P), h_n, c_n as h0, c0
+    x : (T, N, D); h0 : (L·K, N, P); c0 : (L·K, N, H) tensors, L layers, K directions
+    Returns output : (T, N, K·P), h_n : (L·K, N, P), c_n : (L·K, N, H)
     """
     K = 2 if m.bidirectional else 1
     inp, h_n, c_n = x, [], []
     for layer in range(m.num_layers):
         outs = []
-        for direction in range(K):
+        for direction in range(K):  # 0 forward, 1 reverse
             k = layer * K + direction
             W_ih, W_hh, b, W_hr = _layer_weights(m, layer, direction, cast)
             seq = _reverse(inp, lengths) if direction else inp
-            hs, h_k, c_k = LSTMFunction.apply(seq, h0[k], c0[k], W_ih, W_hh, b, W_hr, lengths)
+            hs, h_k, c_k = LSTMFunction.apply(
+                seq, h0[k], c0[k], W_ih, W_hh, b, W_hr, lengths
+            )
             outs.append(_reverse(hs, lengths) if direction else hs)
             h_n.append(h_k)
             c_n.append(c_k)
-        inp = outs[0] if K == 1 else torch.cat(outs, dim=2)  # (T, N, K·P): [forward, reverse]
+        inp = torch.cat(outs, dim=2) if K == 2 else outs[0]  # (T, N, K·P)
         if m.dropout and layer < m.num_layers - 1 and m.training:
-            inp = F.dropout(inp, m.dropout, training=True)  # between layers, never on the last
+            inp = F.dropout(inp, m.dropout, training=True)  # not after the last
     return inp, torch.stack(h_n), torch.stack(c_n)
 
 
