@@ -145,7 +145,7 @@ def _write(out: Path, result: dict) -> None:
 def run_adding(
     Ts: list[int], seeds: list[int], out: str | Path, command: str, *, lstm_hidden: int = 32,
     forget_bias: float = 5.0, input_bias: float = -5.0, update_bias: float = 5.0,
-    max_sequences: int = 60_000, window: int = 2000, test_size: int = 2560,
+    max_sequences: int = 60_000, window: int = 2000, test_size: int = 2560, cells: tuple[str, ...] = CELLS,
     resume: bool = False, progress: bool = True,
 ) -> dict:
     """Train LSTM and GRU on the adding problem for every T and seed; write ``out`` after each run.
@@ -153,13 +153,17 @@ def run_adding(
     The stopping rule and every training setting are :class:`lstm_ref.train.TrainConfig`'s;
     both cells start in the "keep" state: the LSTM with f = σ(5), i = σ(−5), the GRU with
     z = σ(5), which is the same thing for a cell whose input is 1 − z (eq:gru-hidden-state).
+    ``cells`` picks the cells to train (both sizes are recorded either way).
     """
+    unknown = sorted(set(cells) - set(CELLS))
+    if unknown or not cells:
+        raise ValueError(f"cells={cells!r}; expected one or both of {CELLS}")
     out = Path(out)
     done = {_run_key(r["config"]): r for r in json.loads(out.read_text())["runs"]} if resume and out.exists() else {}
     models = _adding_models(lstm_hidden, forget_bias, input_bias, update_bias)
     result = {**_header(command), "models": models, "runs": []}
     D, n_out = TASKS["adding"]
-    jobs = [(T, cell, seed) for T in Ts for cell in CELLS for seed in seeds]
+    jobs = [(T, cell, seed) for T in Ts for cell in CELLS if cell in cells for seed in seeds]
     for T, cell, seed in tqdm(jobs, desc="runs", disable=not progress):
         H = models[cell]["hidden"]
         cfg = GRUTrainConfig(
@@ -317,6 +321,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--max-sequences", type=int, default=60_000, help="give up after this many sequences (default: %(default)s)")
     a.add_argument("--window", type=int, default=2000, help="solved when this many most recent sequences were all correct (default: %(default)s)")
     a.add_argument("--test-size", type=int, default=2560, help="fresh test sequences after training (default: %(default)s)")
+    a.add_argument("--cells", nargs="+", choices=CELLS, default=list(CELLS), help="cells to train (default: both)")
     c = sub.add_parser("charlm", help="the character language model (applications chapter), held-out nats/char")
     c.add_argument("--steps", type=int, default=1000, help="Adam steps per run (default: %(default)s)")
     c.add_argument("--lstm-hidden", type=int, default=128, help="H of the LSTM; the GRU's is matched (default: %(default)s)")
@@ -343,7 +348,7 @@ def main(argv: list[str]) -> dict:
     if args.task == "adding":
         result = run_adding(args.T, seeds, lstm_hidden=args.lstm_hidden, forget_bias=args.forget_bias, input_bias=args.input_bias,
                             update_bias=args.update_bias, max_sequences=args.max_sequences, window=args.window,
-                            test_size=args.test_size, **common)
+                            test_size=args.test_size, cells=tuple(args.cells), **common)
         for row in result["summary"]:
             print(f"T={row['T']:4d}  {row['model']} H={row['hidden']}  solved {row['solved']}/{row['runs']}  "
                   f"median sequences {row['sequences_median']}  test wrong {row['test_wrong']}/{row['test_size']}")
