@@ -3,9 +3,9 @@
 The gated recurrent unit of Cho et al. (2014) in ``torch.nn.GRU``'s form: layers stacked
 ``r, z, n`` in ``W_ih (3H, D)``, ``W_hh (3H, H)``, two biases ``b_ih``, ``b_hh (3H,)``
 (see :mod:`lstm_ref.gru_params`). Sizes, time-major layout and the ``(out, cache)`` /
-``(dout, cache)`` contract are those of :mod:`lstm_ref.numpy_lstm`; each function cites the
-label of the equation it implements in the book's chapter on the GRU. ``torch_gru`` has the
-same names, signatures and layout on tensors.
+``(dout, cache)`` contract are those of :mod:`lstm_ref.numpy_lstm`; each function cites
+the label of the equation it implements in the book's chapter on the GRU. ``torch_gru``
+has the same names, signatures and layout on tensors.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-# --- the pieces of one cell, in the per-gate form --------------------------------------------
+# --- the pieces of one cell, in the per-gate form -------------------------------------
 def _gate_preactivation(x, h_prev, W, b, W_name: str, b_name: str) -> np.ndarray:
     """``W · [h_prev, x] + b`` with the argument checks shared by the two gates."""
     check_arrays(
@@ -45,7 +45,9 @@ def _gate_preactivation(x, h_prev, W, b, W_name: str, b_name: str) -> np.ndarray
     return hx @ W.T + b  # (N, H)
 
 
-def reset_gate(x: np.ndarray, h_prev: np.ndarray, W_r: np.ndarray, b_r: np.ndarray) -> np.ndarray:
+def reset_gate(
+    x: np.ndarray, h_prev: np.ndarray, W_r: np.ndarray, b_r: np.ndarray
+) -> np.ndarray:
     """Reset gate r_t = σ(W_r · [h_{t-1}, x_t] + b_r) (eq:gru-reset-gate).
 
     Parameters
@@ -62,11 +64,13 @@ def reset_gate(x: np.ndarray, h_prev: np.ndarray, W_r: np.ndarray, b_r: np.ndarr
     return sigmoid(_gate_preactivation(x, h_prev, W_r, b_r, "W_r", "b_r"))
 
 
-def update_gate(x: np.ndarray, h_prev: np.ndarray, W_z: np.ndarray, b_z: np.ndarray) -> np.ndarray:
+def update_gate(
+    x: np.ndarray, h_prev: np.ndarray, W_z: np.ndarray, b_z: np.ndarray
+) -> np.ndarray:
     """Update gate z_t = σ(W_z · [h_{t-1}, x_t] + b_z) (eq:gru-update-gate).
 
-    Shapes as in :func:`reset_gate`; returns z : (N, H) in (0, 1), how much of h_{t-1} to
-    keep (and 1 - z, how much of the candidate to write).
+    Shapes as in :func:`reset_gate`; returns z : (N, H) in (0, 1), how much of h_{t-1}
+    to keep (and 1 - z, how much of the candidate to write).
     """
     return sigmoid(_gate_preactivation(x, h_prev, W_z, b_z, "W_z", "b_z"))
 
@@ -75,7 +79,7 @@ def candidate(
     x: np.ndarray, h_prev: np.ndarray, r: np.ndarray,
     W_in: np.ndarray, b_in: np.ndarray, W_hn: np.ndarray, b_hn: np.ndarray,
 ) -> np.ndarray:
-    """Candidate n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)) (eq:gru-candidate).
+    """n_t = tanh(W_in x_t + b_in + r_t ⊙ (W_hn h_{t-1} + b_hn)) (eq:gru-candidate).
 
     PyTorch's (and cuDNN's) form: the reset gate scales the recurrent term after the
     matrix product, bias b_hn included.
@@ -90,8 +94,9 @@ def candidate(
     n : (N, H) ndarray in (-1, 1)
     """
     check_arrays(
-        NUMPY, W_hn=(W_hn, ("H", "H")), x=(x, ("N", "D")), h_prev=(h_prev, ("N", "H")), r=(r, ("N", "H")),
-        W_in=(W_in, ("H", "D")), b_in=(b_in, ("H",)), b_hn=(b_hn, ("H",)),
+        NUMPY, W_hn=(W_hn, ("H", "H")), x=(x, ("N", "D")), h_prev=(h_prev, ("N", "H")),
+        r=(r, ("N", "H")), W_in=(W_in, ("H", "D")), b_in=(b_in, ("H",)),
+        b_hn=(b_hn, ("H",)),
     )
     return np.tanh(x @ W_in.T + b_in + r * (h_prev @ W_hn.T + b_hn))
 
@@ -100,14 +105,16 @@ def candidate_cho(
     x: np.ndarray, h_prev: np.ndarray, r: np.ndarray,
     W_in: np.ndarray, b_in: np.ndarray, W_hn: np.ndarray, b_hn: np.ndarray,
 ) -> np.ndarray:
-    """Cho et al.'s candidate ñ_t = tanh(W_in x_t + b_in + W_hn (r_t ⊙ h_{t-1}) + b_hn) (eq:gru-candidate-cho).
+    """ñ_t = tanh(W_in x_t + b_in + W_hn (r_t ⊙ h_{t-1}) + b_hn) (eq:gru-candidate-cho).
 
-    The reset gate scales h_{t-1} before the matrix product. Not what ``nn.GRU`` computes;
-    here so that the two forms can be compared. Shapes as in :func:`candidate`.
+    Cho et al.'s candidate: the reset gate scales h_{t-1} before the matrix product. Not
+    what ``nn.GRU`` computes; here so that the two forms can be compared. Shapes as in
+    :func:`candidate`.
     """
     check_arrays(
-        NUMPY, W_hn=(W_hn, ("H", "H")), x=(x, ("N", "D")), h_prev=(h_prev, ("N", "H")), r=(r, ("N", "H")),
-        W_in=(W_in, ("H", "D")), b_in=(b_in, ("H",)), b_hn=(b_hn, ("H",)),
+        NUMPY, W_hn=(W_hn, ("H", "H")), x=(x, ("N", "D")), h_prev=(h_prev, ("N", "H")),
+        r=(r, ("N", "H")), W_in=(W_in, ("H", "D")), b_in=(b_in, ("H",)),
+        b_hn=(b_hn, ("H",)),
     )
     return np.tanh(x @ W_in.T + b_in + (r * h_prev) @ W_hn.T + b_hn)
 
@@ -117,11 +124,13 @@ def hidden_state(z: np.ndarray, n: np.ndarray, h_prev: np.ndarray) -> np.ndarray
 
     z, n, h_prev : (N, H) ndarrays -> h : (N, H) ndarray
     """
-    check_arrays(NUMPY, z=(z, ("N", "H")), n=(n, ("N", "H")), h_prev=(h_prev, ("N", "H")))
+    check_arrays(
+        NUMPY, z=(z, ("N", "H")), n=(n, ("N", "H")), h_prev=(h_prev, ("N", "H"))
+    )
     return (1.0 - z) * n + z * h_prev
 
 
-# --- one time step, three layers fused into two matrix products --------------------------------
+# --- one time step, three layers fused into two matrix products -----------------------
 class StepCache(NamedTuple):
     """What :func:`gru_step_backward` needs from the forward step."""
 
@@ -137,7 +146,7 @@ class StepCache(NamedTuple):
 def _cell(a: np.ndarray, u: np.ndarray, h_prev: np.ndarray):
     """Gates and hidden state from the two fused pre-activations ``a``, ``u (N, 3H)``.
 
-    ``a = W_ih x_t + b_ih`` and ``u = W_hh h_{t-1} + b_hh`` (eq:gru-fused-preactivation).
+    ``a = W_ih x_t + b_ih``, ``u = W_hh h_{t-1} + b_hh`` (eq:gru-fused-preactivation).
     """
     H = h_prev.shape[1]
     r = sigmoid(a[:, :H] + u[:, :H])  # (eq:gru-reset-gate)
@@ -149,7 +158,9 @@ def _cell(a: np.ndarray, u: np.ndarray, h_prev: np.ndarray):
 
 
 def _cell_backward(dh, h_prev, r, z, n, u_n):
-    """δa_t, δu_t and the direct share of δ⁺h_{t-1} from δh_t (eq:gru-bptt-gates to eq:gru-bptt-preactivation).
+    """δa_t, δu_t and the direct share of δ⁺h_{t-1}, from δh_t.
+
+    The equations eq:gru-bptt-gates, eq:gru-bptt-reset and eq:gru-bptt-preactivation.
 
     Parameters
     ----------
@@ -161,24 +172,30 @@ def _cell_backward(dh, h_prev, r, z, n, u_n):
     -------
     da : (N, 3H), δa_t, a_t = W_ih x_t + b_ih, order r, z, n
     du : (N, 3H), δu_t, u_t = W_hh h_{t-1} + b_hh
-    dh_direct : (N, H), z_t ⊙ δh_t, the path h_{t-1} -> h_t that skips every weight (eq:gru-bptt-dh-prev)
+    dh_direct : (N, H), z_t ⊙ δh_t, the path h_{t-1} -> h_t that skips every weight
+        (eq:gru-bptt-dh-prev)
     """
     dn = dh * (1.0 - z)  # (eq:gru-bptt-gates)
     dz = dh * (h_prev - n)  # (eq:gru-bptt-gates)
-    da_n = dn * (1.0 - n**2)  # δ of the candidate's pre-activation, a^n_t + r_t ⊙ u^n_t
+    da_n = dn * (1.0 - n**2)  # δ of a^n_t + r_t ⊙ u^n_t, the candidate's pre-activation
     dr = da_n * u_n  # (eq:gru-bptt-reset)
     da_r, da_z = dr * r * (1.0 - r), dz * z * (1.0 - z)
-    da = np.concatenate([da_r, da_z, da_n], axis=1)  # (N, 3H), δa_t (eq:gru-bptt-preactivation)
-    du = np.concatenate([da_r, da_z, r * da_n], axis=1)  # (N, 3H), δu_t: u^n_t enters scaled by r_t
+    # (eq:gru-bptt-preactivation): u^n_t enters the candidate scaled by r_t
+    da = np.concatenate([da_r, da_z, da_n], axis=1)  # (N, 3H), δa_t
+    du = np.concatenate([da_r, da_z, r * da_n], axis=1)  # (N, 3H), δu_t
     return da, du, z * dh
 
 
 def _check_step(x, h_prev, params) -> None:
-    check_arrays(NUMPY, **gru_param_specs(params), x=(x, ("N", "D")), h_prev=(h_prev, ("N", "H")))
+    check_arrays(
+        NUMPY, **gru_param_specs(params), x=(x, ("N", "D")), h_prev=(h_prev, ("N", "H"))
+    )
 
 
 def gru_step(x: np.ndarray, h_prev: np.ndarray, params: GRUParams):
-    """One GRU step from ``W_ih x_t + b_ih`` and ``W_hh h_{t-1} + b_hh`` (eq:gru-fused-preactivation).
+    """One GRU step from its two fused pre-activations (eq:gru-fused-preactivation).
+
+    a_t = W_ih x_t + b_ih and u_t = W_hh h_{t-1} + b_hh, each (N, 3H), order r, z, n.
 
     Parameters
     ----------
@@ -199,11 +216,11 @@ def gru_step(x: np.ndarray, h_prev: np.ndarray, params: GRUParams):
 
 
 def gru_step_backward(dh: np.ndarray, cache: StepCache):
-    """Backward pass of :func:`gru_step` (eq:gru-bptt-dx, eq:gru-bptt-dh-prev, eq:gru-bptt-dW).
+    """Backward pass of one step (eq:gru-bptt-dx, eq:gru-bptt-dh-prev, eq:gru-bptt-dW).
 
     Parameters
     ----------
-    dh : (N, H) ndarray, δh_t = dL/dh_t, total: the loss at t plus what step t+1 sends back
+    dh : (N, H) ndarray, δh_t = dL/dh_t, total: the loss at t plus what step t+1 sends
     cache : StepCache from :func:`gru_step`
 
     Returns
@@ -217,11 +234,12 @@ def gru_step_backward(dh: np.ndarray, cache: StepCache):
     da, du, dh_direct = _cell_backward(dh, h_prev, r, z, n, u_n)
     dx = da @ params.W_ih  # (eq:gru-bptt-dx)
     dh_prev = dh_direct + du @ params.W_hh  # (eq:gru-bptt-dh-prev)
-    grads = GRUParams(da.T @ x, du.T @ h_prev, da.sum(axis=0), du.sum(axis=0))  # (eq:gru-bptt-dW)
+    # (eq:gru-bptt-dW), one step's share
+    grads = GRUParams(da.T @ x, du.T @ h_prev, da.sum(axis=0), du.sum(axis=0))
     return dx, dh_prev, grads
 
 
-# --- a whole sequence and BPTT -----------------------------------------------------------------
+# --- a whole sequence and BPTT --------------------------------------------------------
 class SequenceCache(NamedTuple):
     """What :func:`gru_backward` needs from :func:`gru_forward`."""
 
@@ -234,11 +252,13 @@ class SequenceCache(NamedTuple):
 
 
 def _initial_state(x, params, h0):
-    """A zero initial state where none is given, then the shape checks of the sequence."""
+    """A zero initial state where none is given, then the checks of the sequence."""
     N = x.shape[1] if getattr(x, "ndim", 0) == 3 else 0
-    dtype = x.dtype if isinstance(x, np.ndarray) else None  # a non-array x is reported below
+    dtype = x.dtype if isinstance(x, np.ndarray) else None  # other x: reported below
     h0 = np.zeros((N, params.hidden_size), dtype=dtype) if h0 is None else h0
-    check_arrays(NUMPY, **gru_param_specs(params), x=(x, ("T", "N", "D")), h0=(h0, ("N", "H")))
+    check_arrays(
+        NUMPY, **gru_param_specs(params), x=(x, ("T", "N", "D")), h0=(h0, ("N", "H"))
+    )
     return h0
 
 
@@ -263,7 +283,8 @@ def gru_forward(x: np.ndarray, params: GRUParams, h0: np.ndarray | None = None):
     h0 = _initial_state(x, params, h0)
     T, N, D = x.shape
     H = params.hidden_size
-    a_seq = (x.reshape(T * N, D) @ params.W_ih.T + params.b_ih).reshape(T, N, 3 * H)  # hoisted
+    # a_t = W_ih x_t + b_ih for every t in one product (hoisted), (T, N, 3H)
+    a_seq = (x.reshape(T * N, D) @ params.W_ih.T + params.b_ih).reshape(T, N, 3 * H)
     gates = np.empty((T, N, 3 * H), dtype=x.dtype)
     u_ns, hs = np.empty((T, N, H), dtype=x.dtype), np.empty((T, N, H), dtype=x.dtype)
     h = h0
@@ -275,12 +296,14 @@ def gru_forward(x: np.ndarray, params: GRUParams, h0: np.ndarray | None = None):
     return hs, h, SequenceCache(x, h0, gates, u_ns, hs, params)
 
 
-def gru_backward(dhs: np.ndarray | None, cache: SequenceCache, dh_T: np.ndarray | None = None):
-    """Backpropagation through time over the whole sequence (eq:gru-bptt-dh, eq:gru-bptt-dW).
+def gru_backward(
+    dhs: np.ndarray | None, cache: SequenceCache, dh_T: np.ndarray | None = None
+):
+    """Backpropagation through time over a sequence (eq:gru-bptt-dh, eq:gru-bptt-dW).
 
     Parameters
     ----------
-    dhs : (T, N, H) ndarray or None, dL/dh_t of the loss terms at every step (None: zero)
+    dhs : (T, N, H) ndarray or None, ∂ℓ_t/∂h_t of the loss terms at every step (None: 0)
     cache : SequenceCache from :func:`gru_forward`
     dh_T : (N, H) ndarray or None, gradient on the final state (None: zero)
 
@@ -295,9 +318,13 @@ def gru_backward(dhs: np.ndarray | None, cache: SequenceCache, dh_T: np.ndarray 
     H = params.hidden_size
     dhs = np.zeros_like(hs) if dhs is None else dhs
     dh_next = np.zeros((N, H), dtype=x.dtype) if dh_T is None else dh_T
-    check_arrays(NUMPY, hs=(hs, ("T", "N", "H")), dhs=(dhs, ("T", "N", "H")), dh_T=(dh_next, ("N", "H")))
+    check_arrays(
+        NUMPY, hs=(hs, ("T", "N", "H")), dhs=(dhs, ("T", "N", "H")),
+        dh_T=(dh_next, ("N", "H")),
+    )
     h_prevs = np.concatenate([h0[None], hs[:-1]], axis=0)  # (T, N, H): h_0 .. h_{T-1}
-    das, dus = np.empty((T, N, 3 * H), dtype=x.dtype), np.empty((T, N, 3 * H), dtype=x.dtype)
+    das = np.empty((T, N, 3 * H), dtype=x.dtype)  # δa_t, filled from t = T down to 1
+    dus = np.empty((T, N, 3 * H), dtype=x.dtype)  # δu_t
     for t in reversed(range(T)):
         dh = dhs[t] + dh_next  # total dL/dh_t: loss at t plus step t+1 (eq:gru-bptt-dh)
         r, z, n = gates[t, :, :H], gates[t, :, H : 2 * H], gates[t, :, 2 * H :]
@@ -306,6 +333,7 @@ def gru_backward(dhs: np.ndarray | None, cache: SequenceCache, dh_T: np.ndarray 
     da, du = das.reshape(T * N, 3 * H), dus.reshape(T * N, 3 * H)
     dx = (da @ params.W_ih).reshape(T, N, D)  # (eq:gru-bptt-dx), all steps at once
     grads = GRUParams(  # summed over time (eq:gru-bptt-dW)
-        da.T @ x.reshape(T * N, D), du.T @ h_prevs.reshape(T * N, H), da.sum(axis=0), du.sum(axis=0)
+        da.T @ x.reshape(T * N, D), du.T @ h_prevs.reshape(T * N, H),
+        da.sum(axis=0), du.sum(axis=0),
     )
     return dx, dh_next, grads

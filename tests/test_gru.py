@@ -5,6 +5,9 @@ the same ValueError messages as the LSTM's; the comparison experiment runs end t
 from __future__ import annotations
 
 import json
+import math
+import statistics
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -364,3 +367,69 @@ def test_gru_cli_adding_and_charlm_tiny(tmp_path):
     assert [s for s, _ in lm["runs"][1]["held_out_curve"]] == [2, 3]
     assert abs(lm["models"]["gru"]["parameters"] - lm["models"]["lstm"]["parameters"]) < 0.1 * lm["models"]["lstm"]["parameters"]  # H = 8 is coarse
     assert all(0 < r["held_out"] < 2 * lm["baselines"]["uniform"] for r in lm["runs"])
+
+
+# --- 8. the committed results say what book/gru.md says about them ----------------------------------
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def _load(name):
+    return json.loads((RESULTS / name).read_text())
+
+
+def test_adding_results_hold_what_the_chapter_says():
+    adding = _load("gru_adding.json")
+    assert adding["command"].startswith("python -m lstm_ref.experiments gru adding --T 100 200 --seeds 3")
+    runs = adding["runs"]
+    keys = sorted((r["config"]["model"], r["config"]["T"], r["config"]["seed"]) for r in runs)
+    assert keys == sorted((c, T, s) for c in ("lstm", "gru") for T in (100, 200) for s in range(3))
+    sizes = adding["models"]
+    assert abs(sizes["gru"]["parameters"] - sizes["lstm"]["parameters"]) <= 0.02 * sizes["lstm"]["parameters"]
+    assert all(r["solved"] for r in runs), "the chapter says every run met the stopping rule"
+    assert max(r["test"]["wrong"] for r in runs) <= 5, "'at most a handful of errors'"
+    seqs = {(c, T): [r["sequences"] for r in sorted(runs, key=lambda r: r["config"]["seed"])
+                     if (r["config"]["model"], r["config"]["T"]) == (c, T)] for c in ("lstm", "gru") for T in (100, 200)}
+    for T in (100, 200):  # "the spread between seeds is as large as the difference": the ranges overlap
+        assert min(seqs["gru", T]) <= max(seqs["lstm", T]) and min(seqs["lstm", T]) <= max(seqs["gru", T])
+    pairs = [(g, l) for T in (100, 200) for g, l in zip(seqs["gru", T], seqs["lstm", T])]
+    k = max(sum(g < l for g, l in pairs), sum(g > l for g, l in pairs))
+    p = 2 * sum(math.comb(len(pairs), j) for j in range(k, len(pairs) + 1)) / 2 ** len(pairs)
+    assert p > 0.05, "'a sign test does not tell apart from chance'"
+
+
+def test_lstm_runs_reproduce_the_experiments_chapter():
+    """Same settings, same seed: the LSTM needs the same number of sequences as in results/adding_*closed*."""
+    earlier = _load("adding_closed.json")["runs"] + [r for s in range(3) for r in _load(f"adding_T200_closed_s{s}.json")["runs"]]
+    earlier = {(r["config"]["T"], r["config"]["seed"]): r for r in earlier
+               if (r["config"]["forget_bias"], r["config"]["input_bias"], r["config"]["hidden_size"]) == (5.0, -5.0, 32)}
+    ours = [r for r in _load("gru_adding.json")["runs"] if r["config"]["model"] == "lstm"]
+    assert len(ours) == 6
+    for r in ours:
+        before = earlier[(r["config"]["T"], r["config"]["seed"])]
+        assert r["sequences"] == before["sequences"], (r["config"]["T"], r["config"]["seed"])
+        assert r["test"]["wrong"] == before["test"]["wrong"] and abs(r["test"]["loss"] - before["test"]["loss"]) < 1e-8
+
+
+def test_update_bias_zero_stays_on_the_plateau():
+    bz0 = _load("gru_adding_bz0.json")
+    assert "--update-bias 0" in bz0["command"] and {r["config"]["update_bias"] for r in bz0["runs"]} == {0.0}
+    assert not any(r["solved"] for r in bz0["runs"])
+    assert all(r["curve"][-1][2] > 0.03 for r in bz0["runs"]), "still near the mean predictor's 0.042"
+
+
+def test_language_model_results_hold_what_the_chapter_says():
+    lm = _load("gru_charlm.json")
+    assert lm["command"].startswith("python -m lstm_ref.experiments gru charlm")
+    held = {c: [r["held_out"] for r in lm["runs"] if r["model"] == c] for c in ("lstm", "gru")}
+    assert len(held["lstm"]) == len(held["gru"]) == 3
+    assert max(held["gru"]) < min(held["lstm"]), "'every GRU run below every LSTM run'"
+    gap = statistics.fmean(held["lstm"]) - statistics.fmean(held["gru"])
+    assert 0.01 < gap / statistics.fmean(held["lstm"]) < 0.03, "'about 2 %'"
+    assert max(held["lstm"]) < lm["baselines"]["unigram"]
+
+    def mean_at(cell, step):
+        return statistics.fmean(dict(map(tuple, r["held_out_curve"]))[step] for r in lm["runs"] if r["model"] == cell)
+
+    assert mean_at("gru", 1000) >= mean_at("gru", 750) - 0.005, "'the GRU stopped improving'"
+    assert mean_at("lstm", 1000) < mean_at("lstm", 750) - 0.01, "'the LSTM was still improving'"
+    assert all(mean_at("gru", s) < mean_at("lstm", s) for s in (250, 500, 750, 1000)), "'got ahead early'"
