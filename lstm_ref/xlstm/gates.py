@@ -53,15 +53,19 @@ def exponential_gates(a_i: Tensor, a_f: Tensor, forget: str = "exp") -> tuple[Te
     return torch.exp(a_i), torch.exp(log_forget(a_f, forget))
 
 
-def stabilised_gates(a_i: Tensor, a_f: Tensor, m_prev: Tensor, forget: str = "exp") -> tuple[Tensor, Tensor, Tensor]:
-    """Stabilised gates and the new stabiliser (eq:xlstm-stabiliser, eq:xlstm-stable-gates).
+def stabilised_gates(
+    a_i: Tensor, a_f: Tensor, m_prev: Tensor, forget: str = "exp"
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Stabilised gates and stabiliser (eq:xlstm-stabiliser, eq:xlstm-stable-gates).
 
     ``m_t = max(log f_t + m_{t-1}, a^i_t)``, ``i'_t = exp(a^i_t − m_t)``,
-    ``f'_t = exp(log f_t + m_{t-1} − m_t)``: both exponents are ≤ 0, so ``i'_t, f'_t ∈ (0, 1]``.
+    ``f'_t = exp(log f_t + m_{t-1} − m_t)``: both exponents are ≤ 0, so
+    ``i'_t, f'_t ∈ (0, 1]``.
 
-    ``m_t`` is returned detached: the cells' outputs do not depend on it at all (a change of
-    ``m`` scales numerator and denominator alike), so no gradient needs to flow through it,
-    and autograd then gives exactly the unstabilised cell's derivatives.
+    ``m_t`` is returned detached: the cells' outputs do not depend on it at all
+    (a change of ``m`` scales numerator and denominator alike), so no gradient
+    needs to flow through it, and autograd then gives exactly the unstabilised
+    cell's derivatives.
 
     Parameters
     ----------

@@ -126,8 +126,11 @@ def mlstm_projections(x: Tensor, params: MLSTMParams) -> tuple[Tensor, ...]:
     return q, k / math.sqrt(H), v, torch.sigmoid(a_o), a[..., 4 * H], a[..., 4 * H + 1]
 
 
-def mlstm_cell(q, k, v, o, a_i, a_f, state: MLSTMState, forget: str = "exp", stabilise: bool = True):
-    """Write (k, v) into the memory and read it with q (eq:xlstm-mlstm-state, eq:xlstm-mlstm-hidden).
+def mlstm_cell(
+    q, k, v, o, a_i, a_f, state: MLSTMState, forget: str = "exp",
+    stabilise: bool = True,
+):
+    """Write (k, v), read with q (eq:xlstm-mlstm-state, eq:xlstm-mlstm-hidden).
 
     Parameters
     ----------
@@ -144,14 +147,17 @@ def mlstm_cell(q, k, v, o, a_i, a_f, state: MLSTMState, forget: str = "exp", sta
     """
     if stabilise:
         i, f, m = stabilised_gates(a_i, a_f, state.m, forget)  # (N,) each
-        floor = torch.exp(-m)  # the 1 of the max, scaled like n (eq:xlstm-mlstm-stable-hidden)
+        floor = torch.exp(-m)  # the 1, scaled (eq:xlstm-mlstm-stable-hidden)
     else:
-        (i, f), m, floor = exponential_gates(a_i, a_f, forget), state.m, torch.ones_like(a_i)
-    C = f[:, None, None] * state.C + i[:, None, None] * (v[:, :, None] * k[:, None, :])  # (eq:xlstm-mlstm-state)
+        (i, f), m = exponential_gates(a_i, a_f, forget), state.m
+        floor = torch.ones_like(a_i)
+    vk = v[:, :, None] * k[:, None, :]  # (N, H, H): the outer products v_t k_tᵀ
+    C = f[:, None, None] * state.C + i[:, None, None] * vk  # (eq:xlstm-mlstm-state)
     n = f[:, None] * state.n + i[:, None] * k  # (N, H) (eq:xlstm-mlstm-state)
-    denominator = torch.maximum((n * q).sum(dim=1).abs(), floor)  # (N,): max(|n_tᵀ q_t|, 1)
-    h_tilde = (C @ q[:, :, None]).squeeze(2) / denominator[:, None]  # (N, H): C_t q_t (eq:xlstm-retrieval) / ...
-    return o * h_tilde, MLSTMState(C, n, m)  # (eq:xlstm-mlstm-hidden)
+    nq = (n * q).sum(dim=1)  # (N,): n_tᵀ q_t
+    Cq = (C @ q[:, :, None]).squeeze(2)  # (N, H): C_t q_t (eq:xlstm-retrieval)
+    h = o * Cq / torch.maximum(nq.abs(), floor)[:, None]  # (eq:xlstm-mlstm-hidden)
+    return h, MLSTMState(C, n, m)
 
 
 def mlstm_step(x: Tensor, state: MLSTMState, params: MLSTMParams, *, forget: str = "exp", stabilise: bool = True):
@@ -199,10 +205,11 @@ def mlstm_parallel(
 ) -> tuple[Tensor, MLSTMState]:
     """All h_t of a sequence at once, from an empty memory (eq:xlstm-mlstm-parallel).
 
-    ``D̃[t, s] = Σ_{r=s+1..t} log f_r + a^i_s`` for s ≤ t (−∞ above the diagonal) is the log of
-    the weight with which step s's pair is still in the memory at step t. Stabilised, each
-    row t is shifted by its maximum ``m_t`` (eq:xlstm-parallel-stabiliser). Costs O(T²) time
-    and memory per sequence, where the step-by-step form costs O(T) and O(1) in T.
+    ``D̃[t, s] = Σ_{r=s+1..t} log f_r + a^i_s`` for s ≤ t (−∞ above the diagonal)
+    is the log of the weight with which step s's pair is still in the memory at
+    step t. Stabilised, each row t is shifted by its maximum ``m_t``
+    (eq:xlstm-parallel-stabiliser). Costs O(T²) time and memory per sequence,
+    where the step-by-step form costs O(T) and O(1) in T.
 
     Parameters
     ----------
@@ -218,17 +225,21 @@ def mlstm_parallel(
     check_forget(forget)
     _check(x, params, ("T", "N", "D"))
     T = x.shape[0]
-    q, k, v, o, a_i, a_f = (p.transpose(0, 1) for p in mlstm_projections(x, params))  # batch first: (N, T, ...)
-    log_F = torch.cumsum(log_forget(a_f, forget), dim=1)  # (N, T): Σ_{r ≤ t} log f_r
-    log_D = log_F[:, :, None] - log_F[:, None, :] + a_i[:, None, :]  # (N, T, T): [n, t, s]
+    projections = mlstm_projections(x, params)
+    q, k, v, o, a_i, a_f = (p.transpose(0, 1) for p in projections)  # (N, T, ...)
+    log_F = torch.cumsum(log_forget(a_f, forget), dim=1)  # (N, T): Σ_{r≤t} log f_r
+    log_D = log_F[:, :, None] - log_F[:, None, :] + a_i[:, None, :]  # (N, T, T)
     causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
     log_D = log_D.masked_fill(~causal, -math.inf)  # step t sees steps s <= t only
-    m = log_D.amax(dim=2).detach() if stabilise else torch.zeros_like(log_F)  # (N, T)
-    D = torch.exp(log_D - m[:, :, None])  # (N, T, T), entries in [0, 1] when stabilised
-    S = (q @ k.transpose(1, 2)) * D  # (N, T, T): q_tᵀ k_s times the weight of pair s at t
-    denominator = torch.maximum(S.sum(dim=2).abs(), torch.exp(-m))  # (N, T): max(|n_tᵀ q_t|, 1) scaled
-    hs = o * (S @ v) / denominator[:, :, None]  # (N, T, H)
-    weights = D[:, -1, :]  # (N, T): the last row, pair s's weight in the final memory
-    C = torch.einsum("ns,nsv,nsk->nvk", weights, v, k)  # (N, H, H) = Σ_s w_s v_s k_sᵀ
-    n = torch.einsum("ns,nsk->nk", weights, k)  # (N, H)
+    if stabilise:  # (eq:xlstm-parallel-stabiliser): m_t, the maximum of row t
+        m = log_D.amax(dim=2).detach()  # (N, T)
+    else:
+        m = torch.zeros_like(log_F)
+    D = torch.exp(log_D - m[:, :, None])  # (N, T, T), in [0, 1] when stabilised
+    S = (q @ k.transpose(1, 2)) * D  # (N, T, T): q_tᵀ k_s times pair s's weight
+    nq = S.sum(dim=2)  # (N, T): n_tᵀ q_t (scaled like the rows)
+    hs = o * (S @ v) / torch.maximum(nq.abs(), torch.exp(-m))[:, :, None]  # (N, T, H)
+    w = D[:, -1, :]  # (N, T): the last row, pair s's weight in the final memory
+    C = torch.einsum("ns,nsv,nsk->nvk", w, v, k)  # (N, H, H) = Σ_s w_s v_s k_sᵀ
+    n = torch.einsum("ns,nsk->nk", w, k)  # (N, H)
     return hs.transpose(0, 1), MLSTMState(C, n, m[:, -1])

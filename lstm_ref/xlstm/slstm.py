@@ -49,8 +49,10 @@ def slstm_zero_state(N: int, H: int, *, like: Tensor) -> SLSTMState:
     return SLSTMState(zero, zero, zero, zero)
 
 
-def slstm_cell(a: Tensor, state: SLSTMState, forget: str = "exp", stabilise: bool = True) -> SLSTMState:
-    """New states from the fused pre-activation ``a`` (eq:xlstm-slstm-state, eq:xlstm-slstm-hidden).
+def slstm_cell(
+    a: Tensor, state: SLSTMState, forget: str = "exp", stabilise: bool = True
+) -> SLSTMState:
+    """The states of step t from a_t (eq:xlstm-slstm-state, eq:xlstm-slstm-hidden).
 
     Parameters
     ----------
@@ -64,15 +66,15 @@ def slstm_cell(a: Tensor, state: SLSTMState, forget: str = "exp", stabilise: boo
     SLSTMState of (N, H) tensors, the states of step t
     """
     a_i, a_f, a_g, a_o = a.chunk(4, dim=1)  # (N, H) each, order i, f, g, o
-    if stabilise:
-        i, f, m = stabilised_gates(a_i, a_f, state.m, forget)  # (eq:xlstm-stable-gates)
-    else:
-        (i, f), m = exponential_gates(a_i, a_f, forget), state.m  # (eq:xlstm-exp-gates)
+    if stabilise:  # (eq:xlstm-stable-gates)
+        i, f, m = stabilised_gates(a_i, a_f, state.m, forget)
+    else:  # (eq:xlstm-exp-gates); m is carried along unused
+        (i, f), m = exponential_gates(a_i, a_f, forget), state.m
     g = torch.tanh(a_g)  # (eq:candidate), the paper's cell input z_t
     o = torch.sigmoid(a_o)  # (eq:output-gate)
     c = f * state.c + i * g  # (eq:xlstm-slstm-state)
     n = f * state.n + i  # (eq:xlstm-slstm-state): the same sum without the content
-    h = o * (c / n)  # (eq:xlstm-slstm-hidden); c / n averages the g_s (eq:xlstm-weighted-average)
+    h = o * (c / n)  # (eq:xlstm-slstm-hidden); c / n: eq:xlstm-weighted-average
     return SLSTMState(h, c, n, m)
 
 
