@@ -24,6 +24,9 @@ from lstm_ref import params as lstm_params
 from lstm_ref import rnn as lstm_rnn
 from test_equations import BOOK, CORE_CHAPTERS, ROOT, book_labels
 
+#: The core chapters and the appendix on weight layouts, which the first part links to.
+FIRST_PART = [*CORE_CHAPTERS, "layouts"]
+
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
@@ -34,14 +37,14 @@ INCLUDED = {
     "sequence": [(nl, "lstm_step"), (nl, "lstm_forward")],
     "bptt": [(nl, "_cell_backward"), (nl, "lstm_step_backward"), (nl, "lstm_backward")],
     "rnn": [(lstm_rnn, "rnn_step"), (lstm_rnn, "rnn_jacobian")],
-    "notation": [(lstm_params, "LSTMParams.gate")],
+    "layouts": [(lstm_params, "LSTMParams.gate")],
 }
 #: Figures (MyST-NB figure names) each core chapter must render from its own code.
 FIGURES = {
     "rnn": ["fig-unrolled", "fig-rnn-vanishing"],
     "cell": ["fig-lstm-cell", "fig-squash", "fig-forget-decay", "fig-wired-cell"],
     "bptt": ["fig-lstm-backward", "fig-truncation-bias"],
-    "notation": ["fig-layout"],
+    "layouts": ["fig-layout"],
 }
 #: Works the bibliography must list (the brief's minimum), by a distinctive piece of title.
 REQUIRED_WORKS = [
@@ -114,9 +117,9 @@ def test_every_labelled_equation_is_numbered_on_its_page(built_book):
 
 def test_no_unresolved_roles_reach_the_html(built_book):
     leftovers = {}
-    for name in CORE_CHAPTERS:
+    for name in FIRST_PART:
         text = text_of(page(built_book, name))
-        found = re.findall(r"\{(?:eq|cite|cite:t|doc|numref)\}`[^`]*`", text)
+        found = re.findall(r"\{(?:eq|cite|cite:t|doc|numref|term)\}`[^`]*`", text)
         if found:
             leftovers[name] = found
     assert not leftovers, f"MyST roles shown as text instead of links: {leftovers}"
@@ -140,7 +143,7 @@ def test_chapters_do_not_carry_copies_of_reference_code():
     names |= {n for n, obj in vars(lstm_rnn).items() if inspect.isfunction(obj) and obj.__module__ == lstm_rnn.__name__}
     copies = {
         name: sorted(n for n in names if re.search(rf"^\s*def {re.escape(n)}\(", (BOOK / f"{name}.md").read_text(), re.M))
-        for name in CORE_CHAPTERS
+        for name in FIRST_PART
     }
     copies = {k: v for k, v in copies.items() if v}
     assert not copies, f"chapters defining functions that lstm_ref already has: {copies}"
@@ -184,11 +187,24 @@ def test_executed_checks_are_printed_and_pass(built_book):
     assert len(checks) == 6, checks
     assert all(float(err) < 1e-7 and verdict == "ok" for _, err, verdict in checks), checks
 
-    notation = text_of(page(built_book, "notation"))
-    assert notation.count("exact: True") == 2 and "exact: False" not in notation
-    layouts = [float(e) for e in re.findall(r"max \|h - h_ref\| = (\d\.\de[+-]\d+)", notation)]
+    appendix = text_of(page(built_book, "layouts"))
+    assert appendix.count("exact: True") == 2 and "exact: False" not in appendix
+    layouts = [float(e) for e in re.findall(r"max \|h - h_ref\| = (\d\.\de[+-]\d+)", appendix)]
     assert len(layouts) == 4, layouts  # Keras, CS231n, ONNX, then CS231n weights read in our order
     assert max(layouts[:3]) < 1e-12 and layouts[3] > 1e-3, layouts
+
+
+def test_glossary_defines_the_terms_and_every_chapter_links_to_it(built_book):
+    """Each chapter links the first use of its terms to the glossary, whose entries all exist."""
+    glossary = page(built_book, "glossary")
+    terms = set(re.findall(r'<dt id="(term-[^"]+)"', glossary))
+    assert len(terms) >= 60, sorted(terms)
+    for name in FIRST_PART:
+        if name == "further_reading":
+            continue
+        links = set(re.findall(r'href="glossary\.html#(term-[^"]+)"', page(built_book, name)))
+        assert links, f"{name}: no links to the glossary"
+        assert links <= terms, f"{name}: links to terms the glossary lacks: {links - terms}"
 
 
 def test_bibliography_lists_the_core_works_and_chapters_link_to_it(built_book):
