@@ -105,3 +105,23 @@ def test_feedback_zip_without_feedback_says_what_is_missing(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "grader", "feedback-zip", "--course-dir", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 2 and "does not exist (run `make grade` first)" in proc.stderr
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Chromium missing: run `make system-deps`")
+def test_fetched_feedback_typesets_its_equations_offline(released):
+    """The learner opens the page with no network: MathJax (inlined) typesets it, nothing fails."""
+    pytest.importorskip("playwright.sync_api")
+    from test_browser import Site, _offline_page, chromium
+
+    _, learner, _ = released
+    page_file = next((learner / "01_gates" / "feedback").glob("*/gates.html"))
+    site = Site(page_file.parent, page_file.parent.as_uri() + "/")
+    problems: list[str] = []
+    with chromium() as context:
+        page = _offline_page(context, site, problems)
+        page.goto(page_file.as_uri())
+        page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.evaluate("MathJax.startup.promise")
+        typeset = page.locator("mjx-container").count()
+    assert problems == [], problems
+    assert typeset > 0  # the notebook's markdown has equations, and they were rendered
