@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     pack.add_argument("--course-dir", type=Path, default=Path("."), help="nbgrader course directory (default: .)")
     pack.add_argument("--assignment", action="append", help="assignment to include (repeatable; default: all)")
     pack.add_argument("--out", type=Path, help="folder of the archives (default: <course>/feedback-zips)")
-    bench = sub.add_parser("bench", help="submissions graded per minute, serial vs parallel")
+    bench = sub.add_parser("bench", help="submissions graded per minute: serial, parallel, on a cluster")
     bench.add_argument("--course-dir", type=Path, default=Path(__file__).resolve().parent.parent / "tests/fixtures/grader_course",
                        help="course whose answer keys are submitted as every student's work")
     bench.add_argument("--assignment", help="assignment to submit (default: the first in the source folder)")
@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="workers of the parallel run")
     bench.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True)
     bench.add_argument("--json", type=Path, help="also write the figures here")
+    bench.add_argument("--scheduler", help="also grade the same submissions on this Dask cluster (tcp://HOST:PORT)")
+    bench.add_argument("--overhead", type=int, default=0, metavar="R",
+                       help="also time one submission R times: bare `jupyter nbconvert --execute` vs the grader")
     args = parser.parse_args(argv)
     if args.command == "grade":
         try:
@@ -130,7 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         return _feedback_zip(args)
     from .bench import run_bench
 
-    run_bench(args.course_dir, args.students, args.jobs, args.sandbox, args.json, args.assignment)
+    try:
+        run_bench(args.course_dir, args.students, args.jobs, args.sandbox, args.json, args.assignment,
+                  args.scheduler, args.overhead)
+    except ValueError as err:  # a cluster that cannot grade
+        print(f"python -m grader bench: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

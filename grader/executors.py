@@ -10,6 +10,7 @@ there are, and what is checked before a cluster is trusted with a course.
 from __future__ import annotations
 
 import tempfile
+import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from .task import worker_check
@@ -50,6 +51,45 @@ def _template(data: bytes) -> bytes:
     return data
 
 
+def _connect(address: str, timeout: float):
+    """A ``distributed.Client`` of ``address``, or :class:`SchedulerError` within ``timeout`` s.
+
+    The client is made in a daemon thread because ``Client(timeout=...)`` bounds the TCP
+    connection but not the handshake: a server that accepts and never answers (another
+    service on that port) would hang it for good.
+    """
+    from distributed import Client
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    expected = "Expected tcp://HOST:PORT of a running `dask scheduler`"
+    try:  # checked first: a Client made from a bad address complains again when collected
+        scheme, location = parse_address(address, strict=False)
+        get_backend(scheme)
+        parse_host_port(location)
+    except ValueError as err:
+        raise SchedulerError(f"{address!r} is not a scheduler address ({err}). {expected}") from None
+    box: dict = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = Client(address, timeout=timeout, set_as_default=False)
+        except BaseException as err:  # noqa: BLE001 - handed to the caller below
+            box["error"] = err
+
+    thread = threading.Thread(target=connect, name="dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout + 2)
+    if thread.is_alive():
+        raise SchedulerError(f"{address!r} accepted a connection but did not answer as a Dask scheduler within "
+                             f"{timeout + 2:g} s. {expected}")
+    if "error" in box:  # refused, unreachable, unknown host
+        err = box["error"]
+        raise SchedulerError(f"cannot reach a Dask scheduler at {address!r} within {timeout:g} s: "
+                             f"{type(err).__name__}: {err}. {expected}")
+    return box["client"]
+
+
 class DaskPool:
     """Students graded by the workers of the Dask scheduler at ``address``.
 
@@ -61,14 +101,8 @@ class DaskPool:
     cache = None  # each worker machine keeps unpacked templates in its temporary folder
 
     def __init__(self, address: str, retries: int = 2, connect_timeout: float = 10, sandbox: bool = True):
-        from distributed import Client
-
         self.address, self.connect_timeout = address, connect_timeout
-        try:
-            self.client = Client(address, timeout=connect_timeout, set_as_default=False)
-        except (OSError, ValueError, TypeError) as err:  # refused, unreachable, not a scheduler, bad scheme
-            raise SchedulerError(f"cannot reach a Dask scheduler at {address!r} within {connect_timeout:g} s: "
-                                 f"{err}. Expected tcp://HOST:PORT of a running `dask scheduler`") from None
+        self.client = _connect(address, connect_timeout)
         try:
             self._wait_for_workers()
             self._check_workers(sandbox)

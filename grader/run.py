@@ -50,11 +50,11 @@ class Options:
     db_url: str | None = None                # course gradebook; None: the course's (SQLite) one
     export: bool = True                      # run nbgrader export (grades.csv) at the end
     progress: bool = True                    # tqdm bar on stderr
-    scheduler: str | None = None             # tcp://HOST:PORT of a Dask scheduler; None: --jobs locally
-    retries: int = 2                         # Dask: reruns of a task that raised (the tasks of a
-                                             # lost worker are rescheduled by the scheduler itself)
-    connect_timeout: float = 10              # Dask: seconds to reach the scheduler and find a worker
-    fresh: bool = False                      # grade everyone, also students a stopped run committed
+    scheduler: str | None = None             # Dask scheduler tcp://HOST:PORT; None: --jobs locally
+    retries: int = 2                         # Dask: reruns of a task that raised (a lost worker's
+                                             # tasks are rescheduled by the scheduler itself)
+    connect_timeout: float = 10              # Dask: seconds to reach the scheduler, find a worker
+    fresh: bool = False                      # regrade all, also students a stopped run committed
 
 
 def save_run(course_root: Path, rows: list[Row]) -> Path:
@@ -81,7 +81,7 @@ def _execution_budget(student_timeout: int) -> int:
     return max(1, student_timeout - min(120, student_timeout // 4))
 
 
-def _settings(course: Course, opts: Options) -> dict:
+def worker_settings(course: Course, opts: Options) -> dict:
     """What the worker is told besides the student: the same for every student of a run."""
     return dict(course_id=course.course_id, memory_mb=opts.memory_mb, cpu_s=opts.cpu_s, sandbox=opts.sandbox,
                 cell_timeout=opts.cell_timeout or course.execute_timeout or 60,
@@ -130,7 +130,7 @@ def _results(futures: dict, pool, bar):
 def _tasks(course: Course, assignment: str, opts: Options, pool, sha256: str, done: dict) -> tuple[dict, list[Row]]:
     """``{student: (task, submission hash)}`` to grade, and the rows of students ``done`` already."""
     tasks, kept = {}, []
-    settings = _settings(course, opts)
+    settings = worker_settings(course, opts)
     for i, student in enumerate(course.students(assignment)):
         files = read_tree(course.submitted / student / assignment)
         submission = digest(files)
@@ -148,7 +148,7 @@ def grade_assignment(course: Course, assignment: str, opts: Options, pool, work:
     template = build_template(course, assignment, work)
     ensure_assignment(course.db_url, course.course_id, template)
     bundle, max_score = pack_template(template.root), _max_score(template)
-    journal = Journal(course.root, assignment, settings_key(bundle.sha256, {**_settings(course, opts), "db": course.db_url}))
+    journal = Journal(course.root, assignment, settings_key(bundle.sha256, {**worker_settings(course, opts), "db": course.db_url}))
     tasks, rows = _tasks(course, assignment, opts, pool, bundle.sha256, {} if opts.fresh else journal.committed())
     if rows:
         log(f"resuming {assignment}: {len(rows)} students were committed by a run that stopped; "
