@@ -1,4 +1,4 @@
-"""Command line: ``python -m lstm_ref.experiments {adding,temporal-order,gru,xlstm} [options]``.
+"""Command line: ``python -m lstm_ref.experiments {adding,temporal-order,gru,xlstm,music,cells} [options]``.
 
 Examples
 --------
@@ -20,6 +20,12 @@ LSTM vs sLSTM vs mLSTM on associative recall (``xlstm --help``)::
 
     python -m lstm_ref.experiments xlstm --P 4 8 16 --models lstm slstm mlstm lstm:128 \\
         --seeds 2 --out results/xlstm_recall.json
+
+The chorale model and the interpretable cells of the character model (``music --help``,
+``cells --help``)::
+
+    python -m lstm_ref.experiments music --out results/music.json
+    python -m lstm_ref.experiments cells --out results/cells.json
 
 Runs on CUDA when a GPU is present (``--device`` overrides); never needs one.
 """
@@ -77,6 +83,10 @@ def main(argv: list[str] | None = None) -> dict:
         from .xlstm import main as xlstm_main
 
         return xlstm_main(argv[1:])
+    if argv[:1] in (["music"], ["cells"]):  # book/music.md, book/interpretable.md: own options
+        from importlib import import_module
+
+        return import_module(f".{argv[0]}", __package__).main(argv[1:])
     args = _parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     base = TrainConfig(
