@@ -17,11 +17,14 @@ Notebook test cells make one call each::
 
 The package's modules, in the order a check uses them: ``cases`` (test cases, inputs),
 ``_tripwire`` (calls into the reference), ``mistakes`` (known wrong answers), ``compare``
-(mismatch messages), ``numpy_checks`` and ``torch_checks`` (the checks themselves).
+(mismatch messages), ``numpy_checks`` and ``torch_checks`` (the checks themselves). The GRU
+assignment has its own ``gru_checks`` and ``gru_mistakes``; ``numeric`` checks numbers a
+learner computes by hand from the small cases of ``worked``.
 """
 from ..gradcheck import TOLERANCES
 from ..params import GATES, LSTMParams
-from . import numpy_checks as _np_checks, torch_checks as _torch_checks
+from . import gru_checks as _gru_checks, numeric as _numeric, numpy_checks as _np_checks, torch_checks as _torch_checks
+from . import worked
 from ._facing import learner_facing
 from .cases import CASES, HIDDEN_CASES, OUTPUTS, Case
 from .torch_checks import memory_task
@@ -37,11 +40,15 @@ check_lstm_cell = learner_facing(_torch_checks.check_lstm_cell)
 check_memory_task = learner_facing(_torch_checks.check_memory_task)
 check_training = learner_facing(_torch_checks.check_training)
 check_torch_autograd = learner_facing(_torch_checks.check_torch_autograd)
+# 05_gru and the numbers computed by hand (03_bptt, 05_gru)
+check_gru = learner_facing(_gru_checks.check_gru)
+check_number = learner_facing(_numeric.check_number)
 
 __all__ = [
     "CASES", "HIDDEN_CASES", "OUTPUTS", "Case",
     "check_function", "check_numerical_gradient", "check_params_from_torch", "check_params_to_torch",
     "check_torch_autograd", "check_device_agnostic", "check_lstm_cell", "check_hidden_grad_norms",
     "memory_task", "check_memory_task", "check_training",
+    "check_gru", "check_number", "worked",
     "GATES", "LSTMParams", "TOLERANCES",
 ]

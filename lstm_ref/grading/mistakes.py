@@ -20,6 +20,7 @@ CHAPTERS = {
     "book/bptt": "Backpropagation through time",
     "book/gradient_flow": "Why the LSTM keeps gradients alive",
     "book/experiments": "Long-range dependencies, reproduced",
+    "book/gru": "The GRU: an LSTM with coupled gates and no cell",
 }
 #: For each quantity a mistake gets wrong: the chapter and the label of the equation that
 #: computes it right, ``$$ ... $$ (eq:...)`` in the source; a section's heading where the
@@ -45,6 +46,22 @@ SEE = {
     "numerical gradient": ("book/bptt", "Three ways to trust it"),
     "grad norms": ("book/gradient_flow", "eq:grad-by-lag"),
     "training": ("book/experiments", "How the experiments were run"),
+    # hand-computed numbers (numeric.py)
+    "worked bptt": ("book/bptt", "A backward pass by hand"),
+    "half-life": ("book/gradient_flow", "eq:bias-decay"),
+    # the GRU (gru_mistakes.py), PyTorch's form
+    "gru-r": ("book/gru", "eq:gru-reset-gate"),
+    "gru-z": ("book/gru", "eq:gru-update-gate"),
+    "gru-n": ("book/gru", "eq:gru-candidate"),
+    "gru-h": ("book/gru", "eq:gru-hidden-state"),
+    "gru-a": ("book/gru", "eq:gru-fused-preactivation"),  # stacked blocks r, z, n; b_ih and b_hh
+    "gru-cho": ("book/gru", "eq:gru-candidate-cho"),
+    "gru-dh": ("book/gru", "eq:gru-bptt-dh"),
+    "gru-gates": ("book/gru", "eq:gru-bptt-gates"),
+    "gru-reset": ("book/gru", "eq:gru-bptt-reset"),
+    "gru-da": ("book/gru", "eq:gru-bptt-preactivation"),
+    "gru-dh-prev": ("book/gru", "eq:gru-bptt-dh-prev"),
+    "gru-dW": ("book/gru", "eq:gru-bptt-dW"),
 }
 #: The topic of the checks whose mistakes are plain strings (``numpy_checks``).
 TOPIC_OF_CHECK = {"params_from_torch": "a", "params_to_torch": "a", "numerical_gradient": "numerical gradient"}

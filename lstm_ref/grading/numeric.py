@@ -1,0 +1,170 @@
+"""Numbers computed by hand: a learner's float against the reference's, wrong values named.
+
+A numeric question asks for one number of a small worked case (``worked``), or of a
+formula of the book (the half-life of eq:bias-decay). :func:`check_number` accepts the
+answer when it is within the question's relative tolerance of the reference value, so a
+hand computation that rounds its intermediate values to four digits passes. Otherwise it
+compares the answer with the values that common mistakes give (a missing path, a partial
+taken for a total, z for 1 − z, ...) and names the one it equals. The expected value is
+never printed: the message says what is wrong, not what is right.
+
+Notebook cells::
+
+    dc_1 = None  # your number
+    ...
+    grading.check_number(dc_1, "bptt_dc_1")
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..numpy_lstm import sigmoid
+from . import worked
+from .mistakes import Named, see
+
+
+@dataclass(frozen=True)
+class Question:
+    """One numeric question: its variable, what it asks for, and how to grade it."""
+
+    variable: str  # the name of the notebook variable that holds the answer
+    what: str  # the quantity, in the book's notation
+    topic: str  # a key of mistakes.SEE: where the book computes it
+    expected: Callable[[], float]
+    wrong: Callable[[], list[tuple[Named, float]]]
+    rtol: float = 5e-3  # relative tolerance: four significant digits per step stay within 0.1 %
+
+    def accepts(self, value: float, target: float) -> bool:
+        """``value`` within ``rtol`` of ``target`` (relative to the larger of the two)."""
+        return abs(value - target) <= self.rtol * max(abs(value), abs(target))
+
+
+# --- the half-life of eq:bias-decay ------------------------------------------------------------
+def half_life(keep: float) -> float:
+    """k_{1/2} = ln 2 / ln(1 / keep), the steps until a product of ``keep`` halves (eq:bias-decay)."""
+    return math.log(2.0) / math.log(1.0 / keep)
+
+
+def _sigma(b: float) -> float:
+    return float(sigmoid(np.array(b)))
+
+
+def _half_life_wrong(b: float, gate: str) -> list[tuple[Named, float]]:
+    f = _sigma(b)
+    return [
+        (Named(f"the share forgotten taken for the share kept: the product is {gate}^k with {gate} = σ(b), "
+               "not (1 − σ(b))^k", "half-life"), half_life(1.0 - f)),
+        (Named("the e-folding time 1 / ln(1/f), not the half-life ln 2 / ln(1/f)", "half-life"),
+         1.0 / math.log(1.0 / f)),
+        (Named("the mean memory length 1 / (1 − f), not the half-life ln 2 / ln(1/f)", "half-life"), 1.0 / (1.0 - f)),
+        (Named("the bias taken for the gate: the gate is σ(b), between 0 and 1", "half-life"),
+         math.log(2.0) / math.log(1.0 / b) if b > 0 and b != 1 else float("nan")),
+        (Named("log base 10 in the numerator only: ln 2 / ln(1/f) needs the same logarithm twice", "half-life"),
+         math.log10(2.0) / math.log(1.0 / f)),
+    ]
+
+
+def _update_bias_for(k: float) -> float:
+    """The update-gate bias b_z with σ(b_z)^k = ½: z = 2^(−1/k), b_z = ln(z / (1 − z))."""
+    z = 2.0 ** (-1.0 / k)
+    return math.log(z / (1.0 - z))
+
+
+def _update_bias_wrong(k: float) -> list[tuple[Named, float]]:
+    z = 2.0 ** (-1.0 / k)
+    e_fold = math.exp(-1.0 / k)
+    return [
+        (Named("z and 1 − z swapped: the direct path keeps z_t ⊙ δh_t, so z (not 1 − z) must be close to 1",
+               "gru-dh-prev"), -_update_bias_for(k)),
+        (Named("the gate's value given, not its bias: b_z is the pre-activation, z = σ(b_z)", "half-life"), z),
+        (Named("the e-folding time used: z^k = 1/e gives another bias; the half-life asks for z^k = 1/2",
+               "half-life"), math.log(e_fold / (1.0 - e_fold))),
+        (Named("z = 1 − 1/k (the mean memory length) used instead of z^k = 1/2", "half-life"),
+         math.log((1.0 - 1.0 / k) / (1.0 / k))),
+    ]
+
+
+QUESTIONS = {
+    "bptt_dc_1": Question("dc_1", "δc_1, the total derivative of L with respect to c_1", "dc",
+                          worked.lstm_dc_1, worked.lstm_dc_1_wrong),
+    "bptt_dW_hf": Question("dW_hf", "∂L/∂W_hf, the forget gate's recurrent weight, summed over both steps", "dW",
+                           worked.lstm_dW_hf, worked.lstm_dW_hf_wrong),
+    "bptt_half_life": Question("half_life", "the half-life in steps of a cell path with b_f = 3", "half-life",
+                               lambda: half_life(_sigma(3.0)), lambda: _half_life_wrong(3.0, "f")),
+    "gru_dh_1": Question("dh_1", "δh_1, the total derivative of L with respect to h_1", "gru-dh",
+                         worked.gru_dh_1, worked.gru_dh_1_wrong),
+    "gru_db_hn": Question("db_hn", "∂L/∂b_hn, summed over both steps", "gru-dW", worked.gru_db_hn,
+                          worked.gru_db_hn_wrong),
+    "gru_b_z": Question("b_z", "the update-gate bias whose direct path halves in 50 steps", "gru-dh-prev",
+                        lambda: _update_bias_for(50.0), lambda: _update_bias_wrong(50.0)),
+}
+
+
+# --- the check -------------------------------------------------------------------------------
+def _as_float(answer, variable: str) -> float:
+    """The answer as a float, or an AssertionError saying what was given and what is expected."""
+    if answer is None:
+        raise AssertionError(f"{variable} is not answered yet: replace None by your number, e.g. {variable} = 0.25")
+    if isinstance(answer, (bool, np.bool_)) or isinstance(answer, (str, bytes)):
+        raise AssertionError(f"{variable} is a {type(answer).__name__} ({answer!r}); expected a number, "
+                             f"e.g. {variable} = 0.25")
+    if isinstance(answer, np.ndarray) and answer.size == 1:
+        answer = answer.reshape(())[()]
+    if hasattr(answer, "item") and getattr(answer, "shape", None) in ((), (1,), [1]):  # a torch scalar
+        answer = answer.item()
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        raise AssertionError(f"{variable} is a {type(answer).__name__}; expected one number (a float), "
+                             f"e.g. {variable} = 0.25") from None
+    if isinstance(answer, complex) or not math.isfinite(value):
+        raise AssertionError(f"{variable} = {answer!r}; expected a finite real number")
+    return value
+
+
+def check_number(answer, question: str) -> None:
+    """Check a hand-computed number against the reference value of ``question``.
+
+    Parameters
+    ----------
+    answer : float (an int, NumPy scalar or size-1 array is accepted too)
+    question : a key of :data:`QUESTIONS`
+
+    Raises
+    ------
+    AssertionError
+        saying that the number is wrong (never what it should be) and, when it equals the
+        value of a known mistake, which mistake, with the place in the book.
+    ValueError
+        for a question that does not exist.
+    """
+    if question not in QUESTIONS:
+        raise ValueError(f"no numeric question {question!r}; expected one of {sorted(QUESTIONS)}")
+    q = QUESTIONS[question]
+    value = _as_float(answer, q.variable)
+    expected = q.expected()
+    if q.accepts(value, expected):
+        return
+    head = f"{q.variable} = {value:.6g} is not {q.what} (answers within {q.rtol:.1%} are accepted)."
+    for description, wrong in known_wrong(q, expected):
+        if q.accepts(value, wrong):
+            raise AssertionError(f"{head}\n  Likely mistake: {description}.{see(description, indent='  ')}")
+    where = see(Named("", q.topic), indent="  ")
+    raise AssertionError(f"{head}\n  No known mistake gives this value: redo the computation one equation at a "
+                         f"time, and keep four significant digits in each intermediate value.{where}")
+
+
+def known_wrong(q: Question, expected: float) -> list[tuple[Named, float]]:
+    """The named wrong values that differ from the right one (finite, first name for each value)."""
+    kept: list[tuple[Named, float]] = []
+    for description, value in q.wrong():
+        if not math.isfinite(value) or q.accepts(value, expected):
+            continue
+        if any(q.accepts(value, other) for _, other in kept):
+            continue
+        kept.append((description, value))
+    return kept
