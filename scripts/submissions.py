@@ -33,6 +33,7 @@ BOB_MISTAKES = {
     "02_sequences": ("lstm_forward", " + params.b  # (T, N, 4H)", "  # (T, N, 4H)"),
     "03_bptt": ("lstm_step_backward", "dc = dc + dh * o", "dc = dh * o"),
     "04_pytorch": ("lstm_cell", "self.bias_ih + self.bias_hh", "self.bias_ih"),
+    "05_gru": ("gru_step_backward", "z * dh + du @ params.W_hh", "du @ params.W_hh"),
 }
 
 

@@ -16,7 +16,8 @@
 # $t + 1$ sends back to step $t$ are the two messages $\delta^{+} h_t$ and $\delta^{+} c_t$:
 # the parts of $\delta h_t$ and $\delta c_t$ that arrive through step $t + 1$.
 #
-# Validate with `nbgrader validate bptt.ipynb`; the last question is graded by hand.
+# Section 5 asks for three numbers you compute by hand from a small case. Validate with
+# `nbgrader validate bptt.ipynb`; question 4 is graded by hand.
 
 # %% [readonly] id=setup
 import numpy as np
@@ -204,3 +205,77 @@ for name, value, analytic in [("x", x, dx), ("W_ih", params.W_ih, grads.W_ih), (
 # $\gamma\, \sigma_{\max}(W_{hh})$ with $\gamma \le 1$ (eq:rnn-bound), so it typically
 # shrinks exponentially in $k$, and it can explode only when $\sigma_{\max}(W_{hh}) > 1$.
 # ### END SOLUTION
+
+# %% [markdown]
+# ## 5. Numbers by hand
+#
+# **Book:** *Backpropagation through time*, section "A backward pass by hand",
+# `book/bptt.html#a-backward-pass-by-hand`, and equations (eq:bptt-dh) to (eq:bptt-dW);
+# *Why the LSTM keeps gradients alive*, equation (eq:bias-decay),
+# `book/gradient_flow.html#equation-eq-bias-decay`.
+#
+# The chapter works one backward pass by hand. Here is another, with other weights, nonzero
+# initial states $h_0$ and $c_0$, and a loss at **both** steps,
+# $L = \tfrac12 (h_1 - y_1)^2 + \tfrac12 (h_2 - y_2)^2$: one unit and one input
+# ($H = D = 1$), two steps, one number per gate and matrix. The cell below prints the case
+# and its forward pass. Compute the answers with pencil and paper or with Python as a
+# calculator, from these numbers and the chapter's equations; keep four significant digits
+# in each intermediate value (answers within 0.5 % are accepted). Running `lstm_backward` on
+# the case would give you one of the numbers without the skill this section is about.
+
+# %% [readonly] id=worked_case
+case = grading.worked.LSTM_CASE
+print(case.table())
+v = grading.worked.lstm_forward_values()  # every forward quantity of both steps
+for t in (1, 2):
+    print(f"step {t}: " + ", ".join(f"{q}_{t} = {v[f'{q}{t}']:.6f}" for q in ("i", "f", "g", "o", "c", "tanh_c", "h")))
+
+# %% [markdown]
+# **(a)** $\delta c_1$, the total derivative of $L$ with respect to $c_1$.
+
+# %% [solution] id=dc_1
+dc_1 = None  # replace None by your number
+### BEGIN SOLUTION
+dh2 = v["h2"] - case.y[1]  # nothing arrives from a step 3
+dc2 = dh2 * v["o2"] * (1 - v["tanh_c2"] ** 2)
+da2 = {  # δa^k_2 for the gates i, f, g, o
+    "i": dc2 * v["g2"] * v["i2"] * (1 - v["i2"]),
+    "f": dc2 * v["c1"] * v["f2"] * (1 - v["f2"]),
+    "g": dc2 * v["i2"] * (1 - v["g2"] ** 2),
+    "o": dh2 * v["tanh_c2"] * v["o2"] * (1 - v["o2"]),
+}
+dh1 = (v["h1"] - case.y[0]) + sum(W * da2[k] for W, k in zip(case.W_hh, "ifgo"))  # loss term + δ⁺h_1
+dc_1 = dh1 * v["o1"] * (1 - v["tanh_c1"] ** 2) + v["f2"] * dc2  # through h_1 + along the cell lane
+### END SOLUTION
+
+# %% [tests] id=test_dc_1 points=2
+grading.check_number(dc_1, "bptt_dc_1")
+
+# %% [markdown]
+# **(b)** $\partial L / \partial W_{hf}$, the gradient of the forget gate's recurrent
+# weight (the $f$ entry of $W_{hh}$).
+
+# %% [solution] id=dW_hf
+dW_hf = None  # replace None by your number
+### BEGIN SOLUTION
+da_f1 = dc_1 * case.c0 * v["f1"] * (1 - v["f1"])  # δf_1 = δc_1 c_0
+dW_hf = da_f1 * case.h0 + da2["f"] * v["h1"]  # one weight, two uses: Σ_t δa^f_t h_{t-1}
+### END SOLUTION
+
+# %% [tests] id=test_dW_hf points=3
+grading.check_number(dW_hf, "bptt_dW_hf")
+
+# %% [markdown]
+# **(c)** An untrained LSTM has forget-gate bias $b_f = 3$ and weights near zero. After how
+# many steps has the cell path kept half of a gradient? (A number of steps, not rounded to
+# an integer.)
+
+# %% [solution] id=half_life
+half_life = None  # replace None by your number
+### BEGIN SOLUTION
+f = 1 / (1 + np.exp(-3.0))  # f_t ≈ σ(b_f)
+half_life = np.log(2) / np.log(1 / f)  # f^k = 1/2
+### END SOLUTION
+
+# %% [tests] id=test_half_life points=1
+grading.check_number(half_life, "bptt_half_life")
