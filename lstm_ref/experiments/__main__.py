@@ -1,4 +1,4 @@
-"""Command line: ``python -m lstm_ref.experiments {adding,temporal-order,gru,xlstm,music,cells} [options]``.
+"""Command line: ``python -m lstm_ref.experiments {adding,temporal-order,gru,xlstm,music,cells,seq2seq,captioning} [options]``.
 
 Examples
 --------
@@ -26,6 +26,11 @@ The chorale model and the interpretable cells of the character model (``music --
 
     python -m lstm_ref.experiments music --out results/music.json
     python -m lstm_ref.experiments cells --out results/cells.json
+
+Translating dates (``seq2seq --help``) and captioning synthetic scenes (``captioning --help``)::
+
+    python -m lstm_ref.experiments seq2seq --seeds 2 --out results/seq2seq_dates.json
+    python -m lstm_ref.experiments captioning --seeds 2 --out results/captioning.json
 
 Runs on CUDA when a GPU is present (``--device`` overrides); never needs one.
 """
@@ -83,7 +88,8 @@ def main(argv: list[str] | None = None) -> dict:
         from .xlstm import main as xlstm_main
 
         return xlstm_main(argv[1:])
-    if argv[:1] in (["music"], ["cells"]):  # book/music.md, book/interpretable.md: own options
+    # book/music.md, book/interpretable.md, book/translation.md, book/captioning.md: own options
+    if argv[:1] in (["music"], ["cells"], ["seq2seq"], ["captioning"]):
         from importlib import import_module
 
         return import_module(f".{argv[0]}", __package__).main(argv[1:])
