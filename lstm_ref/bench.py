@@ -229,7 +229,9 @@ def _products_case(x, dhs, params: LSTMParams, sync) -> Case:
     return Case(forward, forward_backward, sync)
 
 
-def matmul_flops(T: int, N: int, D: int, H: int, num_layers: int = 1, bidirectional: bool = False, proj_size: int = 0) -> tuple[float, float]:
+def matmul_flops(
+    T: int, N: int, D: int, H: int, num_layers: int = 1, bidirectional: bool = False, proj_size: int = 0
+) -> tuple[float, float]:
     """Matrix-product FLOPs of (forward, forward + backward) (eq:perf-flops): ``2·T·N·4H·(D+H)``, 3× that.
 
     Backward has twice the forward's products: dx and dW_ih from W_ih's, dh and dW_hh from
@@ -466,12 +468,13 @@ def parse_size(text: str) -> tuple[int, int, int, int]:
 
 def run(
     sizes, repeats: int, device: str = "auto", memory_T: int | None = None, progress: bool = True,
-    threads: int | None = None, extras: bool = False,
+    threads: int | None = None, extras: bool = False, only: list[str] | None = None,
 ) -> dict:
     """Run the benchmark; returns the JSON-ready results (see :func:`main` for the CLI).
 
     ``threads`` sets torch's thread count (None: leave it, torch's default is one per core);
-    NumPy's BLAS gets the same count. ``extras`` adds the rows of :data:`EXTRA_ROWS`.
+    NumPy's BLAS gets the same count. ``extras`` adds the rows of :data:`EXTRA_ROWS`;
+    ``only`` keeps the methods named (their ``nn.LSTM`` baselines are always timed).
     """
     from threadpoolctl import threadpool_limits
 
@@ -481,6 +484,9 @@ def run(
     methods = [(m, "cpu") for m in CPU_METHODS] + ([(m, "cuda") for m in GPU_METHODS] if use_cuda else [])
     if extras:
         methods += [(m, "cpu") for m in extra_methods("cpu")] + ([(m, "cuda") for m in extra_methods("cuda")] if use_cuda else [])
+    if only:
+        keep = set(only) | {baseline_of(m) for m in only}
+        methods = [(m, dev) for m, dev in methods if m in keep]
     probes: dict[str, list[float]] = {}
     timings: list[Timing] = []
     with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):
@@ -543,6 +549,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--memory", dest="memory_T", type=int, help="measure peak memory at this T (0: skip)")
     parser.add_argument("--out", default=None, help="JSON file (default: see default_out)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--only", nargs="+", metavar="METHOD", help="time only these methods (and their nn.LSTM baselines)")
     parser.add_argument(
         "--extras", action=argparse.BooleanOptionalAction, default=None,
         help="the extra rows: NumPy between calls, 2 layers bidirectional, proj_size (default: on, off for --full)",
@@ -557,7 +564,10 @@ def main(argv: list[str] | None = None) -> dict:
     repeats = args.repeats or chosen["repeats"]
     memory_T = chosen["memory_T"] if args.memory_T is None else args.memory_T
     extras = not args.full if args.extras is None else args.extras
-    results = run(sizes, repeats, args.device, memory_T, progress=not args.no_progress, threads=args.threads, extras=extras)
+    results = run(
+        sizes, repeats, args.device, memory_T, progress=not args.no_progress, threads=args.threads, extras=extras,
+        only=args.only,
+    )
     results["command"] = "python -m lstm_ref.bench " + " ".join(sys.argv[1:] if argv is None else argv)
     print(format_table([Timing(**t) for t in results["timings"]]))
     for r in results["numpy_between"]:

@@ -336,6 +336,11 @@ def test_bench_numpy_between_runs_numpy_before_each_timed_call(monkeypatch):
     assert len(calls) == 2 * 3  # before the forward and before the forward + backward, every repeat
 
 
+def test_bench_only_keeps_the_named_methods_and_their_baselines():
+    results = bench.run([(5, 2, 3, 4)], repeats=1, progress=False, extras=True, only=["torch fast 2 layers bidir", "numpy"])
+    assert {t["method"] for t in results["timings"]} == {"torch fast 2 layers bidir", "nn.LSTM 2 layers bidir", "numpy", "nn.LSTM"}
+
+
 def test_bench_flops_of_the_extra_configurations():
     T, N, D, H = 5, 2, 3, 4
     one = 2.0 * T * N * 4 * H * (D + H)
