@@ -260,7 +260,7 @@ def test_one_mistake_loses_exactly_its_tests_and_feedback_names_it(graded, cours
 @pytest.mark.parametrize("assignment", sorted(CHEATS))
 def test_answers_calling_lstm_ref_get_no_points(graded, course, assignment):
     grades = graded["mallory", assignment]
-    autograded = {k: v for k, v in grades.items() if k.startswith("test_")}
+    autograded = {k: v for k, v in grades.items() if k.removeprefix("test_") in CHEATS[assignment]}  # not the numbers
     assert autograded and all(score == 0 for score, _, _ in autograded.values())
     assert "which this test does not let answers use" in _feedback(course, "mallory", assignment)
 

@@ -319,7 +319,7 @@ def test_scores_csv_has_every_student_and_assignment(report):
     rows = {(r["student"], r["assignment"]): r for r in read_csv(report / "scores.csv")}
     students = {"alice", "bob", "carol", "dave", "erin", "frank", "gina", "henry"}
     assert set(rows) == {(s, a) for s in students for a in ASSIGNMENTS}
-    assert rows["alice", "03_bptt"]["score"] == "9" and rows["alice", "03_bptt"]["pending_manual_points"] == "0"
+    assert rows["alice", "03_bptt"]["score"] == "15" and rows["alice", "03_bptt"]["pending_manual_points"] == "0"
     assert rows["gina", "03_bptt"]["status"] == "missing"
     assert rows["frank", "03_bptt"]["status"] == "timeout"
     assert rows["henry", "01_gates"]["status"] == "broken"
@@ -331,9 +331,9 @@ def test_lms_exports(report):
     with open(report / "canvas.csv", newline="") as f:
         canvas = list(csv.reader(f))
     assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "01_gates", "03_bptt"]
-    assert canvas[1] == ["    Points Possible", "", "", "", "", "9", "9"]
+    assert canvas[1] == ["    Points Possible", "", "", "", "", "9", "15"]  # 03: 9 + 6 for the numbers by hand
     by_login = {r[3]: r for r in canvas[2:]}
-    assert by_login["alice"][0] == "Liddell, Alice" and by_login["alice"][5:] == ["9", "9"]
+    assert by_login["alice"][0] == "Liddell, Alice" and by_login["alice"][5:] == ["9", "15"]
     assert by_login["gina"][6] == ""  # nothing submitted: no grade, not 0
     moodle = read_csv(report / "moodle.csv")
     assert list(moodle[0]) == ["First name", "Last name", "Username", "Email address", "01_gates", "03_bptt"]

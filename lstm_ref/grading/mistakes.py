@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import numpy_lstm as ref
 from ..params import GATES, LSTMParams
+from ._facing import WIDTH as _WIDTH
 from .cases import _GATE_OF, _flatten
 
 # --- where the book explains the right computation -----------------------------------------
@@ -97,7 +98,10 @@ def see(description: str, check: str = "", indent: str = "") -> str:
         return ""
     doc, target = SEE[topic]
     what = f"equation ({target})" if target.startswith("eq:") else f'"{target}"'
-    return f'\n{indent}See {what} in "{CHAPTERS[doc]}":\n{indent}  {doc}.html#{anchor(target)}'
+    line = f'{indent}See {what} in "{CHAPTERS[doc]}":'
+    if len(line) > _WIDTH:  # a long title ("The GRU: an LSTM with ...") keeps the part before its colon
+        line = f'{indent}See {what} in "{CHAPTERS[doc].split(":")[0]}":'
+    return f'\n{line}\n{indent}  {doc}.html#{anchor(target)}'
 
 
 def _sigma(z):
