@@ -143,7 +143,8 @@ def correlations(A: np.ndarray, q: np.ndarray) -> np.ndarray:
     dA = A - A.mean(axis=0)  # (L, U)
     norms = np.sqrt((dA**2).sum(axis=0)) * np.sqrt((dq**2).sum())  # (U,)
     r = dq @ dA / np.where(norms > 0, norms, 1.0)  # (eq:cells-corr)
-    return np.clip(r, -1.0, 1.0)
+    dead = np.ptp(A, axis=0) == 0  # (U,): rounding would give them a tiny r
+    return np.where(dead, 0.0, np.clip(r, -1.0, 1.0))
 
 
 def find_units(A_select: np.ndarray, q_select: np.ndarray, A_report: np.ndarray,
