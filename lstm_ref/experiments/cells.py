@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
 import platform
 import shlex
 import sys
@@ -78,6 +79,7 @@ def measure_units(model, vocab, parts: dict[str, str], k: int) -> dict[str, list
 def run_cells(cfg: CellsConfig, out: str | Path, command: str, text_path: Path = DATA,
               progress: bool = True) -> dict:
     """Train, measure the trained and the untrained model, write ``out`` and the weights."""
+    load = [round(x, 2) for x in os.getloadavg()]  # the machine may be shared: say how busy
     text = Path(text_path).read_text()
     vocab = apps.CharVocab.from_text(text)  # every character of the whole text: stable ids
     parts = split_text(text, cfg)
@@ -96,7 +98,9 @@ def run_cells(cfg: CellsConfig, out: str | Path, command: str, text_path: Path =
         "command": command,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "environment": {"torch": torch.__version__, "python": platform.python_version(),
-                        "threads": torch.get_num_threads(), "machine": platform.machine()},
+                        "threads": torch.get_num_threads(), "machine": platform.machine(),
+                        "cpus": os.cpu_count(), "load_average_at_start": load,
+                        "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
         "config": asdict(cfg),
         "text": {"path": f"data/{Path(text_path).name}", "vocab": vocab.chars,
                  **{name: len(part) for name, part in parts.items()}},

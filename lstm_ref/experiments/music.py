@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
 import platform
 import shlex
 import sys
@@ -110,12 +111,14 @@ def train_events(model, ids: dict, cfg: MusicConfig, progress: bool = True) -> l
 
 def run_music(cfg: MusicConfig, out: str | Path, command: str, data: Path = DATA, progress: bool = True) -> dict:
     """Baselines, training and the test loss; writes ``out`` and ``<stem>_lstm.pt``."""
+    load = [round(x, 2) for x in os.getloadavg()]  # the machine may be shared: say how busy
     vocab, ids, names = prepare(data, cfg.split_seed)
     result = {
         "command": command,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "environment": {"torch": torch.__version__, "python": platform.python_version(),
-                        "threads": torch.get_num_threads(), "machine": platform.machine()},
+                        "threads": torch.get_num_threads(), "machine": platform.machine(),
+                        "cpus": os.cpu_count(), "load_average_at_start": load},
         "config": asdict(cfg),
         "data": {"path": f"data/{Path(data).name}", "low": vocab.low, "high": vocab.high, "vocab_size": vocab.size,
                  **{f"{k}_chorales": len(v) for k, v in names.items()},
@@ -127,6 +130,7 @@ def run_music(cfg: MusicConfig, out: str | Path, command: str, data: Path = DATA
     start = time.perf_counter()
     result["curve"] = train_events(model, ids, cfg, progress)
     result["train_seconds"] = round(time.perf_counter() - start, 1)
+    result["environment"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     # the LSTM predicts test[1:]; the baselines test[2:]: score it on the same events
     result["lstm_test"] = round(_loss_from(model, ids["test"], first=2), 4)
     out = Path(out)
