@@ -5,9 +5,9 @@ right after that student's scores are committed to the gradebook, and removes th
 once every student of the assignment is committed.  A file that is still there at the
 next run means the last run was stopped (client killed, machine rebooted) or left
 students not graded (workers lost): that run grades again only the students without a
-line for the same submission (the SHA-256 of its files) under the same settings (template
-and limits).  The others keep the scores already committed, which are what grading them
-again would give.
+line for the same submission (the SHA-256 of its files) under the same settings (answer
+keys, course configuration, limits, gradebook).  The others keep the scores already
+committed, which are what grading them again would give.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from pathlib import Path
 JOURNAL_DIR = ".grader"
 
 
-def settings_key(template_sha256: str, settings: dict) -> str:
-    """Hash of what decides a score besides the submission: the template and the limits."""
-    blob = json.dumps({"template": template_sha256, **settings}, sort_keys=True)
+def settings_key(sources_sha256: str, settings: dict) -> str:
+    """Hash of what decides a score besides the submission: the template's sources and the limits."""
+    blob = json.dumps({"sources": sources_sha256, **settings}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

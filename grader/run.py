@@ -88,6 +88,15 @@ def worker_settings(course: Course, opts: Options) -> dict:
                 budget=_execution_budget(opts.student_timeout))
 
 
+def _sources(course: Course, assignment: str) -> str:
+    """Hash of what the template is built from: the answer keys and the course's config (the
+    template's own bytes differ from build to build: its gradebook records times)."""
+    files = read_tree(course.source / assignment)
+    if course.config_file:
+        files["\0nbgrader_config.py"] = course.config_file.read_bytes()
+    return digest(files)
+
+
 def _max_score(template: Template) -> float:
     from nbgrader.api import Gradebook
 
@@ -148,7 +157,8 @@ def grade_assignment(course: Course, assignment: str, opts: Options, pool, work:
     template = build_template(course, assignment, work)
     ensure_assignment(course.db_url, course.course_id, template)
     bundle, max_score = pack_template(template.root), _max_score(template)
-    journal = Journal(course.root, assignment, settings_key(bundle.sha256, {**worker_settings(course, opts), "db": course.db_url}))
+    journal = Journal(course.root, assignment, settings_key(_sources(course, assignment),
+                                                            {**worker_settings(course, opts), "db": course.db_url}))
     tasks, rows = _tasks(course, assignment, opts, pool, bundle.sha256, {} if opts.fresh else journal.committed())
     if rows:
         log(f"resuming {assignment}: {len(rows)} students were committed by a run that stopped; "

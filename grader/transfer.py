@@ -15,6 +15,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -110,6 +111,7 @@ def template_dir(sha256: str, data: bytes, cache: Path | None = None) -> Path:
     cache = cache or Path(tempfile.gettempdir()) / CACHE_DIR
     dest = cache / sha256
     if (dest / "gradebook.db").exists():
+        os.utime(dest)  # in use: not pruned
         return dest
     if hashlib.sha256(data).hexdigest() != sha256:
         raise ValueError(f"template archive does not match its hash {sha256[:12]}: expected the bytes the client packed")
@@ -121,4 +123,18 @@ def template_dir(sha256: str, data: bytes, cache: Path | None = None) -> Path:
         staging.rename(dest)
     except OSError:  # another task got there first: theirs is the same bytes
         shutil.rmtree(staging, ignore_errors=True)
+    prune(cache, keep=dest)
     return dest
+
+
+def prune(cache: Path, keep: Path, max_age_s: float = 86400) -> None:
+    """Remove templates (and half-unpacked ones) not used for ``max_age_s`` seconds: every
+    build of a template has a hash of its own, since its gradebook records times."""
+    now = time.time()
+    for entry in cache.iterdir():
+        try:
+            stale = entry != keep and now - entry.stat().st_mtime > max_age_s
+        except FileNotFoundError:  # pruned by another task meanwhile
+            continue
+        if stale:
+            shutil.rmtree(entry, ignore_errors=True)
