@@ -119,3 +119,17 @@ def test_committed_correlations_reproduce_from_the_committed_weights():
         for row in rows:
             r = interpret.correlations(A[:, [names.index(row["name"])]], q[quantity])[0]
             assert r == pytest.approx(row["r_report"], abs=1e-3), (quantity, row)
+
+
+def test_experiment_command_measures_a_tiny_model(tmp_path):
+    from lstm_ref.experiments.cells import CellsConfig, run_cells
+
+    text = ("ab cd ef\n  gh ij\n\n" * 40)[:-1]
+    cfg = CellsConfig(hidden_size=6, embed_size=4, steps=2, T=8, N=2, top_k=2)
+    source = tmp_path / "text.txt"
+    source.write_text(text)
+    result = run_cells(cfg, tmp_path / "cells.json", "python -m lstm_ref.experiments cells --steps 2", source)
+    saved = json.loads((tmp_path / "cells.json").read_text())
+    assert saved["command"] == result["command"] and (tmp_path / saved["weights"]).is_file()
+    assert set(saved["trained"]) == set(interpret.QUANTITIES) == set(saved["untrained"])
+    assert all(len(rows) == 2 and -1 <= rows[0]["r_report"] <= 1 for rows in saved["trained"].values())

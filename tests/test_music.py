@@ -191,3 +191,28 @@ def test_shipped_chorales_are_four_voice_and_round_trip():
     vocab = music.EventVocab.from_notes(notes)
     back = music.from_events(vocab.decode(vocab.encode(music.to_events(notes))))
     np.testing.assert_array_equal(back, music.merge_unisons(notes))
+
+
+# --- the experiment command -----------------------------------------------------------
+def test_experiment_command_writes_results_and_weights_on_a_tiny_corpus(tmp_path):
+    from lstm_ref.experiments.__main__ import main
+
+    rng = np.random.default_rng(0)
+    chorales = []
+    for k in range(10):  # ten "chorales" of random four-note chords, in C or A minor
+        pitches = rng.integers(48, 72, (6, 4))
+        notes = [[int(p), 4 * j, 4 * j + 4, v] for j, row in enumerate(pitches) for v, p in enumerate(row)]
+        chorales.append({"id": f"c{k}", "key": "C major" if k % 2 else "a minor",
+                         "time_signature": "4/4", "notes": notes})
+    data = tmp_path / "tiny.json.gz"
+    with gzip.open(data, "wt") as f:
+        json.dump({"chorales": chorales}, f)
+    out = tmp_path / "music.json"
+    result = main(["music", "--data", str(data), "--steps", "3", "--eval-every", "2", "--T", "8",
+                   "--N", "2", "--hidden-size", "8", "--no-progress", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["command"].startswith("python -m lstm_ref.experiments music --data")
+    assert [row[0] for row in saved["curve"]] == [2, 3]
+    assert set(saved["baselines"]) == {"unigram", "bigram", "trigram"}
+    assert saved["data"]["train_chorales"] + saved["data"]["validation_chorales"] + saved["data"]["test_chorales"] == 10
+    assert (tmp_path / saved["weights"]).is_file() and result["lstm_test"] == saved["lstm_test"] > 0
