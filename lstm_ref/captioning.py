@@ -7,8 +7,8 @@ Run by the book's chapter *Captioning images* (``book/captioning.md``); trained 
   (:class:`Scene`, :func:`random_scene`), drawn with NumPy (:func:`render`), captioned
   "a red circle left of a blue square" (:attr:`Scene.caption`); :func:`make_batch`,
   :func:`encode_captions`.
-- The model: :class:`Captioner`, the image vector as the first input of the book's LSTM
-  (:class:`lstm_ref.torch_lstm.LSTM`), trained with teacher forcing
+- The model: :class:`Captioner`, a CNN's image vector fed with every word to the book's
+  LSTM (:class:`lstm_ref.torch_lstm.LSTM`), trained with teacher forcing
   (:func:`caption_loss`, :func:`train_captioner`) and decoded greedily (:func:`generate`).
 - Scores: :func:`corpus_bleu` (BLEU, written out here and tested), :func:`exact_match`,
   :func:`slot_accuracy`; the baseline :func:`most_frequent_caption`.
@@ -33,7 +33,7 @@ from .torch_lstm import LSTM
 __all__ = [
     "COLOURS", "SHAPES", "RELATIONS", "WORDS", "SIZE", "Shape", "Scene", "check_pairs", "random_scene", "render",
     "make_batch", "encode_captions", "decode_captions", "Captioner", "caption_loss",
-    "train_captioner", "generate", "ngram_counts", "modified_precision", "brevity_penalty",
+    "train_captioner", "greedy_ids", "generate", "ngram_counts", "modified_precision", "brevity_penalty",
     "corpus_bleu", "exact_match", "slot_accuracy", "most_frequent_caption",
 ]
 
@@ -180,34 +180,47 @@ def decode_captions(ids: Tensor) -> list[str]:
 
 # --- the model -----------------------------------------------------------------------------------
 class Captioner(nn.Module):
-    """CNN image vector as the LSTM's first input, then the words (eq:cap-image-input, eq:cap-decoder).
+    """CNN image vector (eq:cap-image-input) fed to the LSTM with every word (eq:cap-decoder).
 
     The CNN: two 4x4 convolutions of stride 2 (16 and 32 channels), each halving the
     image's side and followed by a ReLU, then a linear map of the (32, 8, 8) feature map
-    to the word-embedding size E, so the image enters the decoder like a word.
+    to a vector v of the word-embedding size E. With ``image_input="every"`` the LSTM
+    reads [e(w_{t-1}), v] at every step, as Donahue et al. (2015) do; with ``"first"`` it
+    reads v once, before the first word, as Vinyals et al. (2015) do, and then e(w_{t-1}).
     """
 
-    def __init__(self, embed_size: int = 32, hidden_size: int = 128):
+    def __init__(self, embed_size: int = 32, hidden_size: int = 128, image_input: str = "every"):
         super().__init__()
+        if image_input not in ("every", "first"):
+            raise ValueError(f"image_input={image_input!r}; expected 'every' or 'first'")
+        self.image_input = image_input
         self.cnn = nn.Sequential(
             nn.Conv2d(3, 16, 4, stride=2, padding=1), nn.ReLU(),  # (N, 16, 16, 16)
             nn.Conv2d(16, 32, 4, stride=2, padding=1), nn.ReLU(),  # (N, 32, 8, 8)
             nn.Flatten(), nn.Linear(32 * (SIZE // 4) ** 2, embed_size),  # (N, E)
         )
         self.embed = nn.Embedding(len(WORDS), embed_size)
-        self.lstm = LSTM(embed_size, hidden_size)
+        self.lstm = LSTM(2 * embed_size if image_input == "every" else embed_size, hidden_size)
         self.W_y = nn.Linear(hidden_size, len(WORDS))
+
+    def encode(self, images: Tensor) -> Tensor:
+        """images (N, 3, SIZE, SIZE) in [0, 1] -> v (N, E) (eq:cap-image-input)."""
+        return self.cnn(4 * (images - 0.5))  # pixels centred on 0, from -2 to 2
+
+    def inputs(self, v: Tensor, words_in: Tensor) -> Tensor:
+        """v (N, E), words_in (L, N) -> the LSTM's inputs, (L, N, 2E) or, for "first", (L, N, E)."""
+        w = self.embed(words_in)  # (L, N, E)
+        return torch.cat([w, v.expand(len(w), -1, -1)], dim=-1) if self.image_input == "every" else w
 
     def forward(self, images: Tensor, words_in: Tensor) -> Tensor:
         """images (N, 3, SIZE, SIZE), words_in (L + 1, N) = <start>, w_1 .. w_L -> logits (L + 1, N, V).
 
-        Step 0 reads the image vector; its output is not scored. Step t >= 1 reads word
-        t - 1 and predicts word t (<end> after the last).
+        Step t reads word t - 1 (and the image) and predicts word t, <end> after the last.
         """
-        v = self.cnn(images)  # (N, E)
-        x = torch.cat([v[None], self.embed(words_in)])  # (L + 2, N, E)
-        hs, _ = self.lstm(x)  # (L + 2, N, H)
-        return self.W_y(hs[1:])  # (L + 1, N, V)
+        v = self.encode(images)[None]  # (1, N, E)
+        state = self.lstm(v)[1] if self.image_input == "first" else None  # "first": read v, then the words
+        hs, _ = self.lstm(self.inputs(v, words_in), state)  # (L + 1, N, H)
+        return self.W_y(hs)  # (L + 1, N, V)
 
 
 def _teacher_inputs(ids: Tensor) -> Tensor:
@@ -247,24 +260,30 @@ def train_captioner(model: Captioner, steps: int, rng: np.random.Generator, batc
 
 
 @torch.no_grad()
-def generate(model: Captioner, images: Tensor, max_words: int = 12) -> list[str]:
-    """Greedy decoding (eq:cap-greedy): feed the image, then <start>, then each most likely word.
+def greedy_ids(model: Captioner, images: Tensor, max_words: int = 12) -> Tensor:
+    """Greedy decoding (eq:cap-greedy): <start>, then each most likely word, with the image.
 
-    Stops at <end> (or after ``max_words`` words) for every image.
+    Returns the (L, N) word ids, L <= max_words + 1, stopping once every image has an <end>.
     """
     if images.ndim != 4 or tuple(images.shape[1:]) != (3, SIZE, SIZE):
         raise ValueError(f"images has shape {tuple(images.shape)}; expected (N, 3, {SIZE}, {SIZE})")
     model.eval()
-    _, state = model.lstm(model.cnn(images)[None])  # read the image: (1, N, E)
+    v = model.encode(images)[None]  # (1, N, E)
+    state = model.lstm(v)[1] if model.image_input == "first" else None
     y = torch.full((1, len(images)), START, dtype=torch.long)
     words = []
     for _ in range(max_words + 1):
-        h, state = model.lstm(model.embed(y), state)  # (1, N, H)
+        h, state = model.lstm(model.inputs(v, y), state)  # (1, N, H)
         y = model.W_y(h).argmax(dim=-1)  # (1, N)
         words.append(y)
         if bool((torch.cat(words) == END).any(dim=0).all()):
             break
-    return decode_captions(torch.cat(words))
+    return torch.cat(words)
+
+
+def generate(model: Captioner, images: Tensor, max_words: int = 12) -> list[str]:
+    """The greedy caption of every image (:func:`greedy_ids`, eq:cap-greedy), cut at <end>."""
+    return decode_captions(greedy_ids(model, images, max_words))
 
 
 # --- scores --------------------------------------------------------------------------------------

@@ -142,9 +142,10 @@ def test_caption_encoding_round_trip_and_errors():
 
 
 # --- the model -----------------------------------------------------------------------------------
-def test_model_shapes_and_greedy_decoding():
+@pytest.mark.parametrize("image_input", ["every", "first"])
+def test_model_shapes_and_greedy_decoding(image_input):
     torch.manual_seed(0)
-    model = cap.Captioner(embed_size=8, hidden_size=16)
+    model = cap.Captioner(embed_size=8, hidden_size=16, image_input=image_input)
     images, captions = cap.make_batch(3, np.random.default_rng(0))
     assert images.shape == (3, 3, cap.SIZE, cap.SIZE) and images.dtype == torch.float32
     ids = cap.encode_captions(captions)
@@ -153,6 +154,21 @@ def test_model_shapes_and_greedy_decoding():
     assert len(generated) == 3 and all(len(g.split()) <= 6 for g in generated)
     with pytest.raises(ValueError, match=r"\(3, 3, 16, 16\); expected \(N, 3, 32, 32\)"):
         cap.generate(model, images[:, :, :16, :16])
+    with pytest.raises(ValueError, match="expected 'every' or 'first'"):
+        cap.Captioner(image_input="last")
+
+
+@pytest.mark.parametrize("image_input", ["every", "first"])
+def test_greedy_decoding_agrees_with_teacher_forcing_on_its_own_words(image_input):
+    """Fed its own greedy words, the teacher-forced pass predicts the same words (eq:cap-greedy)."""
+    torch.manual_seed(1)
+    model = cap.Captioner(embed_size=8, hidden_size=16, image_input=image_input)
+    images, _ = cap.make_batch(4, np.random.default_rng(3))
+    ids = cap.greedy_ids(model, images, max_words=6)  # (L, N)
+    inputs = torch.cat([torch.full_like(ids[:1], cap.START), ids[:-1]])  # <start>, then its own words
+    with torch.no_grad():
+        assert torch.equal(model(images, inputs).argmax(dim=-1), ids)
+    assert cap.generate(model, images, max_words=6) == cap.decode_captions(ids)
 
 
 def test_a_short_training_run_reduces_the_loss():

@@ -2,7 +2,7 @@
 
 ``python -m lstm_ref.experiments captioning [options]`` (``--help`` for all)::
 
-    python -m lstm_ref.experiments captioning --seeds 2 --steps 3000 \\
+    python -m lstm_ref.experiments captioning --seeds 2 --steps 2000 \\
         --out results/captioning.json
 
 Every run trains one :class:`lstm_ref.captioning.Captioner` on fresh scenes (none seen
@@ -46,12 +46,13 @@ TEST_SEED, NOVEL_SEED, SAMPLE_SEED, BASELINE_SEED = 1001, 1002, 1003, 1004
 class CaptionConfig:
     """Settings shared by every run; every default is the command line's."""
 
-    steps: int = 3000  # Adam steps, each on batch_size fresh scenes
+    steps: int = 2000  # Adam steps, each on batch_size fresh scenes
     batch_size: int = 64
     lr: float = 3e-3
     clip: float = 1.0
     embed_size: int = 32
     hidden_size: int = 128
+    image_input: str = "every"  # the image with every word ("every") or once before them ("first")
     exclude: list = field(default_factory=lambda: [["yellow", "triangle"], ["green", "circle"]])
     n_test: int = 1000  # held-out scenes like the training ones
     n_novel: int = 500  # held-out scenes with an excluded pair
@@ -85,7 +86,7 @@ def score(generated: list[str], references: list[str]) -> dict:
 def run_one(cfg: CaptionConfig, seed: int, sets: dict, progress: bool = True) -> dict:
     """Train one captioner; its learning curve and its scores and captions on every held-out set."""
     torch.manual_seed(seed)
-    model = Captioner(cfg.embed_size, cfg.hidden_size)
+    model = Captioner(cfg.embed_size, cfg.hidden_size, cfg.image_input)
     images, captions = sets["test"][0][: cfg.eval_size], sets["test"][1][: cfg.eval_size]
     curve, window = [], []
 
@@ -168,7 +169,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=2, help="runs (default: %(default)s)")
     p.add_argument("--first-seed", type=int, default=0, help="seeds FIRST_SEED .. FIRST_SEED+SEEDS-1 (default: %(default)s)")
     for name, value in asdict(d).items():
-        if name != "exclude":
+        if name == "image_input":
+            p.add_argument("--image-input", choices=["every", "first"], default=value,
+                           help="the image vector with every word or once before them (default: %(default)s)")
+        elif name != "exclude":
             p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help="(default: %(default)s)")
     p.add_argument("--exclude", nargs="*", type=_pair, default=d.exclude, metavar="COLOUR:SHAPE",
                    help="pairs never shown in training (default: yellow:triangle green:circle)")
