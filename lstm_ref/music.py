@@ -9,7 +9,7 @@ The path of a chorale through this module::
 - Data: :func:`load_chorales` reads ``data/bach_chorales.json.gz`` (written once by
   ``scripts/convert_chorales.py`` from the chorales inside music21), :func:`transpose_to_c`,
   :func:`split_chorales`.
-- Encoding: :func:`merge_unisons`, :func:`to_events`, :func:`from_events`,
+- Encoding: :func:`to_events`, :func:`from_events`,
   :class:`EventVocab`, :func:`encode_corpus`.
 - Baselines: :func:`ngram_loss` (n = 1 unigram, n = 2 bigram) and :func:`choose_alpha`.
 - The model is :class:`lstm_ref.apps.CharLM` (embedding, reference LSTM, linear read-out),
@@ -38,14 +38,14 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "Chorale", "load_chorales", "transpose_to_c", "split_chorales", "merge_unisons",
+    "Chorale", "load_chorales", "transpose_to_c", "split_chorales",
     "to_events", "from_events", "EventVocab", "encode_corpus", "ngram_loss",
     "choose_alpha", "sample_events", "piano_roll", "synthesise", "wav_bytes",
-    "audio_html", "END", "MAX_SHIFT",
+    "audio_html", "END", "MAX_STEP",
 ]
 
 END = "end"  # closes a chorale; the token a new chorale is sampled after
-MAX_SHIFT = 16  # the longest single time shift, in sixteenths (a whole note)
+MAX_STEP = 16  # the longest single shift or length, in sixteenths (a whole note)
 _PITCH_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
 
@@ -111,84 +111,67 @@ def _check_notes(notes) -> np.ndarray:
     return notes
 
 
-def merge_unisons(notes) -> np.ndarray:
-    """Notes (K, 3) -> (K', 3), overlapping notes of the same pitch made into one.
-
-    Two voices singing one pitch at once are one key held on a keyboard: the note
-    events of :func:`to_events` cannot tell them apart. Sorted by start, then pitch.
-    """
+def _sorted_notes(notes) -> np.ndarray:
+    """Notes (K, 3) in the order the events list them: by start, pitch, then end."""
     notes = _check_notes(notes)
-    merged: list[list[int]] = []
-    for pitch, start, end in sorted(notes.tolist(), key=lambda n: (n[0], n[1])):
-        if merged and merged[-1][0] == pitch and start < merged[-1][2]:
-            merged[-1][2] = max(merged[-1][2], end)  # overlaps the previous one
-        else:
-            merged.append([pitch, start, end])
-    merged.sort(key=lambda n: (n[1], n[0]))
-    return np.array(merged, dtype=np.int64).reshape(-1, 3)
+    return notes[np.lexsort((notes[:, 2], notes[:, 0], notes[:, 1]))]
+
+
+def _steps(kind: str, length: int) -> list[str]:
+    """``length`` sixteenths as ``"kind:S"`` events of at most MAX_STEP each."""
+    full, rest = divmod(length, MAX_STEP)
+    return [f"{kind}:{MAX_STEP}"] * full + ([f"{kind}:{rest}"] if rest else [])
 
 
 def to_events(notes) -> list[str]:
-    """Notes (K, 3) -> events ``"on:P"``, ``"off:P"``, ``"shift:S"``, ending in ``"end"``.
+    """Notes (K, 3) -> events ``"on:P"``, ``"len:D"``, ``"shift:S"``, ending in ``"end"``.
 
-    At each time, every note that ends is switched off, then every note that starts is
-    switched on (each in order of pitch); ``"shift:S"`` moves time on by S sixteenths,
-    1 <= S <= MAX_SHIFT (a longer gap takes several). Unisons are merged first.
+    Each note is ``"on:P"`` followed by its length in ``"len:D"`` events (one, or
+    several that add up when the note is longer than MAX_STEP sixteenths); the notes that
+    start together are listed from low to high, then ``"shift:S"`` moves time on to the
+    next start (several for a long gap). A note never has to be switched off, so a
+    sampled note cannot be left sounding forever.
     """
-    notes = merge_unisons(notes)
-    changes: dict[int, list[str]] = {}
-    for pitch, start, end in notes.tolist():
-        changes.setdefault(end, []).append(f"0off:{pitch:03d}")
-        changes.setdefault(start, []).append(f"1on:{pitch:03d}")
     events, now = [], 0
-    for time in sorted(changes):
-        gap = time - now
-        events += [f"shift:{MAX_SHIFT}"] * (gap // MAX_SHIFT)
-        events += [f"shift:{gap % MAX_SHIFT}"] if gap % MAX_SHIFT else []
-        events += [_readable(e) for e in sorted(changes[time])]  # offs first, by pitch
-        now = time
+    for pitch, start, end in _sorted_notes(notes).tolist():
+        events += _steps("shift", start - now)
+        events += [f"on:{pitch}"] + _steps("len", end - start)
+        now = start
     return events + [END]
 
 
-def _readable(sort_key: str) -> str:
-    """``"1on:060"`` (a sort key) -> ``"on:60"``."""
-    kind, pitch = sort_key[1:].split(":")
-    return f"{kind}:{int(pitch)}"
-
-
 def from_events(events) -> np.ndarray:
-    """Events -> notes (K, 3), sorted by start then pitch; stops at the first ``"end"``.
+    """Events -> notes (K, 3), sorted by start, pitch, end; stops at the first ``"end"``.
 
-    Forgiving, because sampled events need not be well formed: an ``"on"`` of a sounding
-    pitch and an ``"off"`` of a silent one are ignored, and notes still sounding at the
-    end are switched off at the last time reached.
+    Forgiving, because sampled events need not be well formed: a ``"len"`` that follows
+    no ``"on"`` is ignored, and so is an ``"on"`` that no ``"len"`` follows.
     """
-    sounding: dict[int, int] = {}  # pitch -> start
-    notes, now = [], 0
-    for event in events:
-        if event == END:
-            break
+    notes, now, note = [], 0, None  # note: [pitch, start, end] still taking lengths
+    for event in list(events) + [END]:
         kind, _, value = event.partition(":")
+        if kind == "len" and note is not None:
+            note[2] += int(value)
+            continue
+        if note is not None and note[2] > note[1]:
+            notes.append(note)
+        note = None
+        if kind == "end":
+            break
         if kind == "shift":
             now += int(value)
         elif kind == "on":
-            sounding.setdefault(int(value), now)
-        elif kind == "off" and int(value) in sounding:
-            start = sounding.pop(int(value))
-            notes += [[int(value), start, now]] if now > start else []
-        elif kind not in ("on", "off"):
-            raise ValueError(f"event {event!r}; expected 'on:P', 'off:P', 'shift:S' or 'end'")
-    notes += [[p, s, now] for p, s in sounding.items() if now > s]
-    notes.sort(key=lambda n: (n[1], n[0]))
-    return np.array(notes, dtype=np.int64).reshape(-1, 3)
+            note = [int(value), now, now]
+        elif kind != "len":
+            raise ValueError(f"event {event!r}; expected 'on:P', 'len:D', 'shift:S' or 'end'")
+    return _sorted_notes(np.array(notes, dtype=np.int64).reshape(-1, 3))
 
 
 @dataclass(frozen=True)
 class EventVocab:
-    """Every event of pitches ``low .. high`` and shifts 1 .. MAX_SHIFT, mapped to ids.
+    """Every event of pitches ``low .. high`` and steps 1 .. MAX_STEP, mapped to ids.
 
-    Id 0 is ``"end"``, then the shifts, then ``"on"`` and ``"off"`` of each pitch:
-    ``V = 1 + MAX_SHIFT + 2 (high - low + 1)``.
+    Id 0 is ``"end"``, then the shifts, the lengths and the ``"on"`` of each pitch:
+    ``V = 1 + 2 MAX_STEP + (high - low + 1)``.
     """
 
     low: int
@@ -206,13 +189,13 @@ class EventVocab:
 
     @property
     def events(self) -> list[str]:
-        pitches = range(self.low, self.high + 1)
-        return ([END] + [f"shift:{s}" for s in range(1, MAX_SHIFT + 1)]
-                + [f"on:{p}" for p in pitches] + [f"off:{p}" for p in pitches])
+        steps = range(1, MAX_STEP + 1)
+        return ([END] + [f"shift:{s}" for s in steps] + [f"len:{d}" for d in steps]
+                + [f"on:{p}" for p in range(self.low, self.high + 1)])
 
     @property
     def size(self) -> int:
-        return 1 + MAX_SHIFT + 2 * (self.high - self.low + 1)
+        return 1 + 2 * MAX_STEP + (self.high - self.low + 1)
 
     def encode(self, events) -> Tensor:
         """L events -> (L,) int64 ids."""
@@ -220,7 +203,7 @@ class EventVocab:
         unknown = sorted(set(events) - index.keys())
         if unknown:
             raise ValueError(f"events {unknown[:5]} are not in the vocabulary of pitches "
-                             f"{self.low}..{self.high} and shifts 1..{MAX_SHIFT}")
+                             f"{self.low}..{self.high} and steps 1..{MAX_STEP}")
         return torch.tensor([index[e] for e in events], dtype=torch.long)
 
     def decode(self, ids) -> list[str]:

@@ -36,10 +36,13 @@ def one_thread():
 # --- events ---------------------------------------------------------------------------
 def test_events_of_a_known_phrase():
     assert music.to_events(PHRASE) == [
-        "on:60", "on:64", "on:67", "shift:4",
-        "off:60", "off:64", "off:67", "on:72", "shift:2",
-        "on:55", "shift:2", "off:55", "shift:4", "off:72", "end",
+        "on:60", "len:4", "on:64", "len:4", "on:67", "len:4", "shift:4",
+        "on:72", "len:8", "shift:2", "on:55", "len:2", "end",
     ]
+
+
+def _in_event_order(notes):
+    return notes[np.lexsort((notes[:, 2], notes[:, 0], notes[:, 1]))]
 
 
 def test_round_trip_notes_events_ids_notes():
@@ -47,28 +50,23 @@ def test_round_trip_notes_events_ids_notes():
     starts = rng.integers(0, 200, 300)
     notes = np.stack([rng.integers(40, 80, 300), starts, starts + rng.integers(1, 40, 300)], 1)
     vocab = music.EventVocab(40, 79)
-    events = music.to_events(notes)
-    back = music.from_events(vocab.decode(vocab.encode(events)))
-    np.testing.assert_array_equal(back, music.merge_unisons(notes))
+    back = music.from_events(vocab.decode(vocab.encode(music.to_events(notes))))
+    np.testing.assert_array_equal(back, _in_event_order(notes))  # unisons, overlaps: all kept
 
 
-def test_long_gap_takes_several_shifts_and_round_trips():
-    notes = np.array([[60, 0, 1], [62, 40, 41]])  # 39 sixteenths of silence
+def test_long_gaps_and_notes_take_several_steps_and_round_trip():
+    notes = np.array([[60, 0, 1], [62, 40, 75]])  # 40 sixteenths apart; 35 long
     events = music.to_events(notes)
-    assert events[:7] == ["on:60", "shift:1", "off:60", "shift:16", "shift:16", "shift:7", "on:62"]
+    assert events == ["on:60", "len:1", "shift:16", "shift:16", "shift:8",
+                      "on:62", "len:16", "len:16", "len:3", "end"]
     np.testing.assert_array_equal(music.from_events(events), notes)
 
 
-def test_unisons_are_merged_into_one_key():
-    notes = np.array([[60, 0, 8], [60, 4, 12], [60, 12, 16]])  # overlap, then a repeat
-    np.testing.assert_array_equal(music.merge_unisons(notes), [[60, 0, 12], [60, 12, 16]])
-
-
 def test_from_events_forgives_what_a_sampler_may_write():
-    events = ["off:50", "on:60", "on:60", "shift:4", "on:64", "shift:2", "end", "on:70"]
-    np.testing.assert_array_equal(music.from_events(events), [[60, 0, 6], [64, 4, 6]])
-    with pytest.raises(ValueError, match="'jump:3'"):
-        music.from_events(["jump:3"])
+    events = ["len:3", "on:60", "len:4", "on:61", "shift:4", "on:64", "len:2", "end", "on:70", "len:2"]
+    np.testing.assert_array_equal(music.from_events(events), [[60, 0, 4], [64, 4, 6]])
+    with pytest.raises(ValueError, match="'off:60'"):
+        music.from_events(["off:60"])
 
 
 def test_bad_notes_and_events_are_rejected_with_what_was_expected():
@@ -82,8 +80,8 @@ def test_bad_notes_and_events_are_rejected_with_what_was_expected():
 
 def test_vocabulary_layout():
     vocab = music.EventVocab(60, 62)
-    assert vocab.size == len(vocab.events) == 1 + 16 + 6
-    assert vocab.events[0] == "end" and vocab.events[-1] == "off:62"
+    assert vocab.size == len(vocab.events) == 1 + 16 + 16 + 3
+    assert vocab.events[0] == "end" and vocab.events[-1] == "on:62"
 
 
 def test_transpose_to_c_major_and_a_minor():
@@ -133,7 +131,7 @@ def test_tiny_training_run_learns_a_repeating_phrase_and_samples_it():
     bigram = music.ngram_loss(ids, ids[:45], vocab.size, n=2, alpha=0.01)
     assert after < bigram / 2 < before, (before, bigram, after)
     events = music.sample_events(model, vocab, temperature=0.5, seed=1)
-    np.testing.assert_array_equal(music.from_events(events), PHRASE[np.lexsort((PHRASE[:, 0], PHRASE[:, 1]))])
+    np.testing.assert_array_equal(music.from_events(events), _in_event_order(PHRASE))
 
 
 def test_sample_rejects_bad_settings():
@@ -190,7 +188,7 @@ def test_shipped_chorales_are_four_voice_and_round_trip():
     notes = music.transpose_to_c(chorales[0])
     vocab = music.EventVocab.from_notes(notes)
     back = music.from_events(vocab.decode(vocab.encode(music.to_events(notes))))
-    np.testing.assert_array_equal(back, music.merge_unisons(notes))
+    np.testing.assert_array_equal(back, _in_event_order(notes))
 
 
 # --- the experiment command -----------------------------------------------------------
