@@ -153,10 +153,14 @@ def test_module_init_matches_nn_lstm_distribution():
         assert float(p.std()) == pytest.approx(bound / np.sqrt(3), rel=0.1), name
 
 
-@pytest.mark.parametrize("kwargs", [{"num_layers": 2}, {"bidirectional": True}, {"proj_size": 2}, {"dropout": 0.5}])
-def test_module_rejects_what_it_does_not_implement(kwargs):
-    with pytest.raises(ValueError, match=next(iter(kwargs))):
-        tl.LSTM(3, 4, **kwargs)
+@pytest.mark.parametrize("kwargs", [{"num_layers": 2}, {"bidirectional": True}, {"proj_size": 2},
+                                    {"num_layers": 2, "dropout": 0.5}])
+def test_module_has_nn_lstms_parameters_for_every_configuration(kwargs):
+    """The configurations nn.LSTM offers exist here with its parameter names and shapes
+    (tests/test_dropin.py compares their numbers)."""
+    ours = {k: tuple(v.shape) for k, v in tl.LSTM(3, 4, **kwargs).state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in torch.nn.LSTM(3, 4, **kwargs).state_dict().items()}
+    assert ours == theirs
 
 
 # --- LSTMParams ------------------------------------------------------------------------------

@@ -137,11 +137,14 @@ def test_params_conversions_reject_what_they_cannot_hold():
         LSTMParams.from_gates(gates, input_size=3)
 
 
-def test_module_rejects_bad_states_and_packed_sequences():
+def test_module_rejects_bad_states_and_accepts_packed_sequences():
     module = tl.LSTM(4, 2, dtype=torch.float64)
     x = torch.zeros(5, 3, 4, dtype=torch.float64)
     with pytest.raises(ValueError, match=r"h0 has shape \(3, 2\); expected \(num_layers, N, H\) = \(1, 3, 2\)"):
         module(x, (torch.zeros(3, 2, dtype=torch.float64), torch.zeros(1, 3, 2, dtype=torch.float64)))
-    packed = torch.nn.utils.rnn.pack_padded_sequence(x, [5, 4, 3])
-    with pytest.raises(ValueError, match="PackedSequence is not supported"):
-        module(packed)
+    with pytest.raises(RuntimeError):  # the same error is also a RuntimeError, as nn.LSTM raises
+        module(x, (torch.zeros(3, 2, dtype=torch.float64), torch.zeros(1, 3, 2, dtype=torch.float64)))
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, [5, 4, 3])  # supported: packed in, packed out
+    out, _ = module(packed)
+    assert isinstance(out, torch.nn.utils.rnn.PackedSequence)
+    assert out.batch_sizes.tolist() == packed.batch_sizes.tolist()
