@@ -256,21 +256,26 @@ def choose_alpha(fit_ids, val_ids, vocab_size: int, n: int,
 # --- sampling -------------------------------------------------------------------------
 @torch.no_grad()
 def sample_events(model, vocab: EventVocab, prime=(END,), max_events: int = 600,
-                  temperature: float = 1.0, seed: int = 0) -> list[str]:
+                  temperature: float = 1.0, seed: int = 0, min_events: int = 0) -> list[str]:
     """Events sampled by (eq:app-temperature) after ``prime``, up to ``"end"``.
 
     ``model`` maps ids (T, 1) to logits (T, 1, V) and a state, as
     :class:`lstm_ref.apps.CharLM` does. The default prime ``("end",)`` asks for a chorale
-    from its start. Returns the sampled events only, without the prime or the end.
+    from its start. ``"end"`` cannot be drawn before ``min_events`` events (its
+    probability is set to 0 and the rest renormalised). Returns the sampled events only,
+    without the prime or the end.
     """
-    if temperature <= 0 or max_events < 1 or not prime:
-        raise ValueError(f"temperature={temperature}, max_events={max_events}, prime={prime!r};"
-                         " expected temperature > 0, max_events >= 1, a non-empty prime")
+    if temperature <= 0 or not 0 <= min_events <= max_events or max_events < 1 or not prime:
+        raise ValueError(f"temperature={temperature}, min_events={min_events}, max_events={max_events}, "
+                         f"prime={prime!r}; expected temperature > 0, 0 <= min_events <= max_events, "
+                         "max_events >= 1 and a non-empty prime")
     generator = torch.Generator().manual_seed(seed)
     logits, state = model(vocab.encode(list(prime))[:, None])  # (T, 1, V)
     out = []
-    for _ in range(max_events):
+    for n in range(max_events):
         p = torch.softmax(logits[-1, 0] / temperature, dim=-1)  # (V,) (eq:app-temperature)
+        if n < min_events:
+            p[0] = 0.0  # no "end" yet; multinomial renormalises
         k = torch.multinomial(p, 1, generator=generator)  # (1,)
         if int(k) == 0:  # "end"
             break

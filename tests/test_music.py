@@ -132,12 +132,16 @@ def test_tiny_training_run_learns_a_repeating_phrase_and_samples_it():
     assert after < bigram / 2 < before, (before, bigram, after)
     events = music.sample_events(model, vocab, temperature=0.5, seed=1)
     np.testing.assert_array_equal(music.from_events(events), _in_event_order(PHRASE))
+    longer = music.sample_events(model, vocab, temperature=0.5, seed=1, min_events=20, max_events=40)
+    assert 20 <= len(longer) <= 40 and longer[:len(events)] != events + ["end"]
 
 
 def test_sample_rejects_bad_settings():
     model = apps.CharLM(music.EventVocab(60, 61).size, 4, 4)
     with pytest.raises(ValueError, match="temperature > 0"):
         music.sample_events(model, music.EventVocab(60, 61), temperature=0)
+    with pytest.raises(ValueError, match="0 <= min_events <= max_events"):
+        music.sample_events(model, music.EventVocab(60, 61), min_events=10, max_events=5)
 
 
 # --- picture and sound ----------------------------------------------------------------
@@ -214,3 +218,42 @@ def test_experiment_command_writes_results_and_weights_on_a_tiny_corpus(tmp_path
     assert set(saved["baselines"]) == {"unigram", "bigram", "trigram"}
     assert saved["data"]["train_chorales"] + saved["data"]["validation_chorales"] + saved["data"]["test_chorales"] == 10
     assert (tmp_path / saved["weights"]).is_file() and result["lstm_test"] == saved["lstm_test"] > 0
+
+
+# --- the committed result -------------------------------------------------------------
+RESULT = Path(__file__).resolve().parents[1] / "results" / "music.json"
+
+
+@pytest.mark.skipif(not RESULT.exists(), reason="results/music.json not made yet")
+def test_committed_result_reproduces_and_supports_the_chapter():
+    """The weights give the recorded test loss, and it beats every counting baseline."""
+    from lstm_ref.experiments.music import _loss_from, prepare
+
+    result = json.loads(RESULT.read_text())
+    assert result["command"].startswith("python -m lstm_ref.experiments music")
+    vocab, ids, names = prepare(DATA, result["config"]["split_seed"])
+    assert names["test"] == result["data"]["test_ids"] and vocab.size == result["data"]["vocab_size"]
+    model = apps.CharLM(vocab.size, result["config"]["embed_size"], result["config"]["hidden_size"])
+    model.load_state_dict(torch.load(RESULT.with_name(result["weights"])))
+    assert _loss_from(model, ids["test"], first=2) == pytest.approx(result["lstm_test"], abs=1e-3)
+    assert result["lstm_test"] < min(b["test"] for b in result["baselines"].values())
+
+
+def test_converter_reproduces_a_chorale_of_the_shipped_file():
+    """scripts/convert_chorales.py, run on one score, writes what data/ holds for it."""
+    pytest.importorskip("music21")
+    import sys
+
+    sys.path.insert(0, str(DATA.parents[1] / "scripts"))
+    try:
+        import convert_chorales
+    finally:
+        sys.path.pop(0)
+    path = next(p for p in convert_chorales.score_paths() if p.stem == "bwv1.6")
+    converted = convert_chorales.convert_score(path)
+    with gzip.open(DATA, "rt") as f:
+        shipped = next(c for c in json.load(f)["chorales"] if c["id"] == "bwv1.6")
+    assert converted == shipped
+    assert convert_chorales.to_steps(0.25) == 1
+    with pytest.raises(ValueError, match="not on a sixteenth"):
+        convert_chorales.to_steps(1 / 3)
