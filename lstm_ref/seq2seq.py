@@ -138,7 +138,7 @@ def sample_pairs(n: int, days: np.ndarray, rng: np.random.Generator, typo: float
     for day, k in zip(rng.choice(days, size=n), rng.integers(len(formats), size=n)):
         d = dt.date.fromordinal(int(day))
         source = format_date(d, formats[k], rng, typo)
-        clean = format_date(d, formats[k], np.random.default_rng(0), 0.0)
+        clean = FORMATS[formats[k]](d)  # the same text without a typo, in its own case
         pairs.append(DatePair(source, d.isoformat(), formats[k], source.lower() != clean.lower()))
     return pairs
 
@@ -240,11 +240,11 @@ def luong_attention(h: Tensor, h_bar: Tensor, W_a: nn.Linear, mask: Tensor) -> t
 
 
 class DateTranslator(nn.Module):
-    """Encoder LSTM -> decoder LSTM started from its final state, optionally with attention.
+    """Encoder and decoder LSTMs (eq:s2s-encoder, eq:s2s-decoder), read out (eq:s2s-output) or with attention (eq:s2s-attentional-output).
 
-    Encoder (eq:s2s-encoder) and decoder (eq:s2s-decoder) are :class:`lstm_ref.torch_lstm.LSTM`.
-    Without attention the logits are W_y h_t + b_y (eq:s2s-output); with attention
-    W_y h̃_t + b_y, h̃_t = tanh(W_c [ctx_t, h_t] + b_c) (eq:s2s-attentional-output).
+    Both LSTMs are :class:`lstm_ref.torch_lstm.LSTM`; the decoder starts from the encoder's
+    final state. Without attention the logits are W_y h_t + b_y; with attention
+    W_y h̃_t + b_y, h̃_t = tanh(W_c [ctx_t, h_t] + b_c), ctx_t from :func:`luong_attention`.
     """
 
     def __init__(self, attention: bool, embed_size: int = 16, hidden_size: int = 64):
