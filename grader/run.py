@@ -40,21 +40,22 @@ POLL_S = 15  # seconds between checks that a cluster can still finish the tasks 
 class Options:
     """How to grade; every default is what ``make grade`` uses."""
 
-    jobs: int = os.cpu_count() or 1          # one worker (one kernel) per core
-    sandbox: bool = True                     # bubblewrap around the kernel (limits apply either way)
-    cell_timeout: int | None = None          # seconds per cell (scores 0 when exceeded); None: the
-                                             # course's Execute.timeout, else 60
-    student_timeout: int = 900               # wall-clock bound on one student's whole grading
-    memory_mb: int = 2048                    # address-space limit of a student's kernel
-    cpu_s: int = 600                         # CPU seconds of a student's kernel before it is killed
-    db_url: str | None = None                # course gradebook; None: the course's (SQLite) one
-    export: bool = True                      # run nbgrader export (grades.csv) at the end
-    progress: bool = True                    # tqdm bar on stderr
-    scheduler: str | None = None             # Dask scheduler tcp://HOST:PORT; None: --jobs locally
-    retries: int = 2                         # Dask: reruns of a task that raised (a lost worker's
-                                             # tasks are rescheduled by the scheduler itself)
-    connect_timeout: float = 10              # Dask: seconds to reach the scheduler, find a worker
-    fresh: bool = False                      # regrade all, also students a stopped run committed
+    jobs: int = os.cpu_count() or 1  # one worker (one kernel) per core
+    sandbox: bool = True  # bubblewrap around the kernel (limits apply either way)
+    # seconds per cell (0 points when exceeded); None: the course's Execute.timeout, or 60
+    cell_timeout: int | None = None
+    student_timeout: int = 900  # wall-clock bound on one student's whole grading
+    memory_mb: int = 2048  # address-space limit of a student's kernel
+    cpu_s: int = 600  # CPU seconds of a student's kernel before it is killed
+    db_url: str | None = None  # course gradebook; None: the course's (SQLite) one
+    export: bool = True  # run nbgrader export (grades.csv) at the end
+    progress: bool = True  # tqdm bar on stderr
+    scheduler: str | None = None  # Dask scheduler tcp://HOST:PORT; None: --jobs locally
+    # Dask: reruns of a task that raised (a lost worker's tasks are rescheduled by the
+    # scheduler itself)
+    retries: int = 2
+    connect_timeout: float = 10  # Dask: seconds to reach the scheduler, find a worker
+    fresh: bool = False  # regrade all, also students a stopped run committed
 
 
 def save_run(course_root: Path, rows: list[Row]) -> Path:
