@@ -42,7 +42,7 @@ class Options:
 
     jobs: int = os.cpu_count() or 1  # one worker (one kernel) per core
     sandbox: bool = True  # bubblewrap around the kernel (limits apply either way)
-    # seconds per cell (0 points when exceeded); None: the course's Execute.timeout, or 60
+    # seconds per cell (0 points past it); None: the course's Execute.timeout, or 60
     cell_timeout: int | None = None
     student_timeout: int = 900  # wall-clock bound on one student's whole grading
     memory_mb: int = 2048  # address-space limit of a student's kernel
