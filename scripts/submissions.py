@@ -34,6 +34,7 @@ BOB_MISTAKES = {
     "03_bptt": ("lstm_step_backward", "dc = dc + dh * o", "dc = dh * o"),
     "04_pytorch": ("lstm_cell", "self.bias_ih + self.bias_hh", "self.bias_ih"),
     "05_gru": ("gru_step_backward", "z * dh + du @ params.W_hh", "du @ params.W_hh"),
+    "06_sequence_models": ("model", "return self.head(hs[-1])", "return self.head(hs[T - 1])"),
 }
 
 

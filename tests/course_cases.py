@@ -251,3 +251,11 @@ MISTAKES += [
     _m("bptt-number-half-life-e-folding", "03_bptt", "half_life", "np.log(2) / np.log(1 / f)", "1 / np.log(1 / f)",
        "test_half_life", "the e-folding time"),
 ]
+
+# --- issue 16: the application assignment ------------------------------------------------------------
+NOTEBOOK["06_sequence_models"] = "sequence_models"
+SLOW.update({"test_order_training", "test_order_held_out"})  # need the training run ("run_training")
+MISTAKES += [
+    _m("order-model-fixed-step", "06_sequence_models", "model", "return self.head(hs[-1])", "return self.head(hs[T - 1])",
+       "test_model", "reads a fixed step, not the last one"),
+]

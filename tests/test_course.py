@@ -30,7 +30,7 @@ ASSIGNMENTS = sorted(NOTEBOOK)
 #: The wrong answers that go through real nbgrader, one per assignment, all by student "dana".
 DANA = {"01_gates": "step-gate-order", "02_sequences": "from-torch-dropped-bias-hh",
         "03_bptt": "backward-grads-not-summed", "04_pytorch": "torch-step-fixed-device",
-        "05_gru": "gru-direct-path-missing"}
+        "05_gru": "gru-direct-path-missing", "06_sequence_models": "order-model-fixed-step"}
 MISTAKE = {m.name: m for m in MISTAKES}
 #: Demo students autograded here (a kernel per notebook costs seconds): the complete one
 #: everywhere, the partial and the broken one on two assignments each.
@@ -59,7 +59,7 @@ def _submit(course: Path, student: str, assignment: str, nb) -> None:
 
 #: The submissions are autograded in two course copies at once (assignments split so that
 #: each copy has about half the notebooks): kernels start and wait in parallel.
-SHARDS = (("01_gates", "04_pytorch", "05_gru"), ("02_sequences", "03_bptt"))
+SHARDS = (("01_gates", "04_pytorch", "05_gru"), ("02_sequences", "03_bptt", "06_sequence_models"))
 
 
 def _submissions(course: Path) -> list[tuple[str, str, nbformat.NotebookNode]]:

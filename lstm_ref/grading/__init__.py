@@ -19,11 +19,13 @@ The package's modules, in the order a check uses them: ``cases`` (test cases, in
 ``_tripwire`` (calls into the reference), ``mistakes`` (known wrong answers), ``compare``
 (mismatch messages), ``numpy_checks`` and ``torch_checks`` (the checks themselves). The GRU
 assignment has its own ``gru_checks`` and ``gru_mistakes``; ``numeric`` checks numbers a
-learner computes by hand from the small cases of ``worked``.
+learner computes by hand from the small cases of ``worked``; ``sequence_checks`` measures a
+trained model on held-out sequences (06_sequence_models).
 """
 from ..gradcheck import TOLERANCES
 from ..params import GATES, LSTMParams
 from . import gru_checks as _gru_checks, numeric as _numeric, numpy_checks as _np_checks, torch_checks as _torch_checks
+from . import sequence_checks as _seq_checks
 from . import worked
 from ._facing import learner_facing
 from .cases import CASES, HIDDEN_CASES, OUTPUTS, Case
@@ -43,6 +45,11 @@ check_torch_autograd = learner_facing(_torch_checks.check_torch_autograd)
 # 05_gru and the numbers computed by hand (03_bptt, 05_gru)
 check_gru = learner_facing(_gru_checks.check_gru)
 check_number = learner_facing(_numeric.check_number)
+# 06_sequence_models: a trained model on held-out sequences
+check_order_model = learner_facing(_seq_checks.check_order_model)
+check_order_training = learner_facing(_seq_checks.check_order_training)
+check_order_accuracy = learner_facing(_seq_checks.check_order_accuracy)
+order_accuracy = _seq_checks.order_accuracy
 
 __all__ = [
     "CASES", "HIDDEN_CASES", "OUTPUTS", "Case",
@@ -50,5 +57,6 @@ __all__ = [
     "check_torch_autograd", "check_device_agnostic", "check_lstm_cell", "check_hidden_grad_norms",
     "memory_task", "check_memory_task", "check_training",
     "check_gru", "check_number", "worked",
+    "check_order_model", "check_order_training", "check_order_accuracy", "order_accuracy",
     "GATES", "LSTMParams", "TOLERANCES",
 ]
