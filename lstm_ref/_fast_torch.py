@@ -75,7 +75,8 @@ def _scale_candidate_rows(W: Tensor, H: int) -> Tensor:
 
 @torch.no_grad()
 def fast_forward(
-    x: Tensor, h0: Tensor, c0: Tensor, W_ih: Tensor, W_hh: Tensor, b: Tensor, W_hr: Tensor | None = None
+    x: Tensor, h0: Tensor, c0: Tensor, W_ih: Tensor, W_hh: Tensor, b: Tensor,
+    W_hr: Tensor | None = None,
 ):
     """Forward pass over a sequence (eq:fused-preactivation at t = 1..T), in place.
 
@@ -84,9 +85,9 @@ def fast_forward(
     ``s = σ(2 a_g)`` and ``g = tanh(a_g) = 2s - 1``. The cell state is carried as
     ``m = -2c``, so that ``r = σ(m) = σ(-2c)`` gives ``tanh(c) = 1 - 2r`` and
     ``h = o - 2 o r`` in one call. (``torch.tanh`` is several times slower per element
-    than ``torch.sigmoid`` on CPU.) With a projection (``nn.LSTM(proj_size=P)``, the LSTMP
-    of Sak et al. 2014) the hidden state is ``h_t = W_hr (o_t ⊙ tanh c_t)``, one more
-    product per step, and ``W_hh`` acts on that ``(N, P)`` state.
+    than ``torch.sigmoid`` on CPU.) With a projection (``nn.LSTM(proj_size=P)``, the
+    LSTMP of Sak et al. 2014) the hidden state is ``h_t = W_hr (o_t ⊙ tanh c_t)``,
+    one more product per step, and ``W_hh`` acts on that ``(N, P)`` state.
 
     Parameters
     ----------
@@ -104,28 +105,33 @@ def fast_forward(
     T, N, D = x.shape
     H, P = W_ih.shape[0] // 4, W_hh.shape[1]
     W_ih2, W_hh2, b2 = (_scale_candidate_rows(W, H) for W in (W_ih, W_hh, b))
-    # a_t = W_ih x_t + b for every t at once; the loop adds W_hh h_{t-1} in place (hoisted)
+    # a_t = W_ih x_t + b for every t at once (hoisted); the loop adds W_hh h_{t-1}
     gates = torch.addmm(b2, x.reshape(T * N, D), W_ih2.t()).view(T, N, 4 * H)
     ms, rs = x.new_empty((T, N, H)), x.new_empty((T, N, H))
     hs = x.new_empty((T, N, P))
-    u = None if W_hr is None else x.new_empty((N, H))  # o ⊙ tanh c before the projection
+    # o ⊙ tanh c before the projection
+    u = None if W_hr is None else x.new_empty((N, H))
     W_hhT, W_hrT = W_hh2.t(), None if W_hr is None else W_hr.t()
-    # Per-step views, made once by C++ (indexing inside the loop would cost microseconds each)
+    # Per-step views, made once by C++ (indexing in the loop costs microseconds each)
     a_ = gates.unbind(0)  # T × (N, 4H)
-    i_, f_, s_, o_ = (v.unbind(0) for v in gates.view(T, N, 4, H).unbind(2))  # 4 × T × (N, H)
+    # 4 × T × (N, H)
+    i_, f_, s_, o_ = (v.unbind(0) for v in gates.view(T, N, 4, H).unbind(2))
     m_, r_, h_ = ms.unbind(0), rs.unbind(0), hs.unbind(0)
     h, m = h0, torch.mul(c0, -2.0)
     with step_threads(N, H, P, x.device):
         for t in range(T):
             a_[t].addmm_(h, W_hhT)  # a_t += W_hh h_{t-1} (eq:fused-preactivation)
-            a_[t].sigmoid_()  # i, f, o and s = σ(2 a_g) (eq:input-gate, eq:forget-gate, eq:output-gate)
-            torch.mul(f_[t], m, out=m_[t])  # m_t = -2 c_t = f m_{t-1} - 2 i (2s - 1) (eq:candidate, eq:cell-state)
+            # i, f, o and s = σ(2 a_g) (eq:input-gate, eq:forget-gate, eq:output-gate)
+            a_[t].sigmoid_()
+            # m_t = -2 c_t = f m_{t-1} - 2 i (2s - 1) (eq:candidate, eq:cell-state)
+            torch.mul(f_[t], m, out=m_[t])
             m_[t].addcmul_(i_[t], s_[t], value=-4.0).add_(i_[t], alpha=2.0)
             torch.sigmoid(m_[t], out=r_[t])  # r_t = σ(-2 c_t)
             if u is None:  # o (1 - 2r) = o tanh(c_t) (eq:hidden-state)
                 torch.addcmul(o_[t], o_[t], r_[t], value=-2.0, out=h_[t])
             else:  # then the projection h_t = W_hr (o ⊙ tanh c_t)
-                torch.mm(torch.addcmul(o_[t], o_[t], r_[t], value=-2.0, out=u), W_hrT, out=h_[t])
+                torch.addcmul(o_[t], o_[t], r_[t], value=-2.0, out=u)
+                torch.mm(u, W_hrT, out=h_[t])
             h, m = h_[t], m_[t]
     return hs, gates, ms, rs
 
