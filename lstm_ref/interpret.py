@@ -136,10 +136,12 @@ def correlations(A: np.ndarray, q: np.ndarray) -> np.ndarray:
     """
     A, q = np.asarray(A, dtype=np.float64), np.asarray(q, dtype=np.float64)
     if A.ndim != 2 or q.shape != (A.shape[0],) or len(q) < 2:
-        raise ValueError(f"A has shape {A.shape} and q {q.shape}; expected (L, U) and (L,), L >= 2")
+        raise ValueError(f"A has shape {A.shape} and q {q.shape}; "
+                         "expected (L, U) and (L,), L >= 2")
     dq = q - q.mean()
     if not np.any(dq):
-        raise ValueError("the quantity q is constant on this text; nothing to correlate with")
+        raise ValueError("the quantity q is constant on this text; "
+                         "nothing to correlate with")
     dA = A - A.mean(axis=0)  # (L, U)
     norms = np.sqrt((dA**2).sum(axis=0)) * np.sqrt((dq**2).sum())  # (U,)
     r = dq @ dA / np.where(norms > 0, norms, 1.0)  # (eq:cells-corr)
@@ -149,14 +151,15 @@ def correlations(A: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 def find_units(A_select: np.ndarray, q_select: np.ndarray, A_report: np.ndarray,
                q_report: np.ndarray, k: int = 3) -> list[dict]:
-    """The k units with the largest |r| on the selection split, r re-measured on the report split.
+    """The k units of largest |r| on the selection split; their r on the report split.
 
     Returns one dict per unit, best first: ``unit`` (column index), ``r_select``,
     ``r_report``. Only the selection split chooses; the report split only measures.
     """
     if A_select.shape[1] != A_report.shape[1] or not 1 <= k <= A_select.shape[1]:
-        raise ValueError(f"A_select has shape {A_select.shape} and A_report {A_report.shape}, "
-                         f"k={k}; expected the same number of units U and 1 <= k <= U")
+        raise ValueError(f"A_select has shape {A_select.shape}, A_report "
+                         f"{A_report.shape} and k={k}; expected the same number "
+                         "of units U and 1 <= k <= U")
     r_select = correlations(A_select, q_select)
     best = np.argsort(-np.abs(r_select), kind="stable")[:k]
     r_report = correlations(A_report[:, best], q_report)

@@ -226,22 +226,26 @@ def _ngram_counts(ids: list[int], n: int) -> tuple[Counter, Counter]:
     return grams, contexts
 
 
-def ngram_loss(train_ids, test_ids, vocab_size: int, n: int = 2, alpha: float = 1.0) -> float:
-    """Cross-entropy (nats/event) on ``test_ids[n-1:]`` of add-alpha n-grams (eq:music-ngram).
+def ngram_loss(train_ids, test_ids, vocab_size: int, n: int = 2,
+               alpha: float = 1.0) -> float:
+    """Cross-entropy (nats/event) of add-alpha n-gram counts (eq:music-ngram).
 
-    Counted on ``train_ids``; n = 1 is the unigram model, n = 2 the bigram model. Every
-    event of ``test_ids`` from index n - 1 on is predicted from the n - 1 before it.
+    Counted on ``train_ids``; n = 1 is the unigram model, n = 2 the bigram model.
+    Every event of ``test_ids`` from index n - 1 on is predicted from the n - 1
+    events before it.
     """
     if n < 1 or alpha <= 0:
         raise ValueError(f"n={n}, alpha={alpha}; expected n >= 1 and alpha > 0")
     train, test = [int(k) for k in train_ids], [int(k) for k in test_ids]
     if len(test) < n:
-        raise ValueError(f"test_ids has {len(test)} events; expected at least n = {n}")
+        raise ValueError(f"test_ids has {len(test)} events; "
+                         f"expected at least n = {n}")
     grams, contexts = _ngram_counts(train, n)
     total = 0.0
     for t in range(n - 1, len(test)):
         gram = tuple(test[t - n + 1 : t + 1])
-        p = (grams[gram] + alpha) / (contexts[gram[:-1]] + alpha * vocab_size)  # (eq:music-ngram)
+        # (eq:music-ngram)
+        p = (grams[gram] + alpha) / (contexts[gram[:-1]] + alpha * vocab_size)
         total -= math.log(p)
     return total / (len(test) - n + 1)
 
@@ -326,7 +330,8 @@ def _tone(pitch: int, length: int, rate: int, harmonics) -> np.ndarray:
     rise, fall = (min(length, int(s * rate)) for s in (0.010, 0.040))
     envelope = np.ones(length)
     envelope[:rise] = np.linspace(0, 1, rise, endpoint=False)
-    envelope[length - fall :] = np.minimum(envelope[length - fall :], np.linspace(1, 0, fall))
+    tail = envelope[length - fall :]  # a view: the last `fall` samples
+    tail[:] = np.minimum(tail, np.linspace(1, 0, fall))
     return wave * envelope
 
 
