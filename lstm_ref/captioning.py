@@ -213,12 +213,14 @@ class Captioner(nn.Module):
         return torch.cat([w, v.expand(len(w), -1, -1)], dim=-1) if self.image_input == "every" else w
 
     def forward(self, images: Tensor, words_in: Tensor) -> Tensor:
-        """images (N, 3, SIZE, SIZE), words_in (L + 1, N) = <start>, w_1 .. w_L -> logits (L + 1, N, V).
+        """images (N, 3, SIZE, SIZE), words_in (L + 1, N) -> logits (L + 1, N, V).
 
-        Step t reads word t - 1 (and the image) and predicts word t, <end> after the last.
+        words_in is <start>, w_1 .. w_L. Step t reads word t - 1 (and the image) and
+        predicts word t, and <end> after the last word.
         """
         v = self.encode(images)[None]  # (1, N, E)
-        state = self.lstm(v)[1] if self.image_input == "first" else None  # "first": read v, then the words
+        # "first": read v alone, then the words; "every": read v with each word
+        state = self.lstm(v)[1] if self.image_input == "first" else None
         hs, _ = self.lstm(self.inputs(v, words_in), state)  # (L + 1, N, H)
         return self.W_y(hs)  # (L + 1, N, V)
 
@@ -316,23 +318,31 @@ def brevity_penalty(c: int, r: int) -> float:
     return 1.0 if c > r else math.exp(1 - r / c)
 
 
-def corpus_bleu(candidates: list[list[str]], references: list[list[list[str]]], max_n: int = 4) -> float:
-    """BLEU of Papineni et al. (2002): BP · exp(sum_n (1/max_n) log p_n) (eq:bleu), in [0, 1].
+def _closest_length(cand: list[str], refs: list[list[str]]) -> int:
+    """The length of the reference closest in length to ``cand``, the shorter on a tie."""
+    return min((abs(len(ref) - len(cand)), len(ref)) for ref in refs)[1]
+
+
+def corpus_bleu(
+    candidates: list[list[str]], references: list[list[list[str]]], max_n: int = 4
+) -> float:
+    """BLEU (eq:bleu) of Papineni et al. (2002): BP · exp(sum_n log(p_n) / max_n).
 
     Parameters
     ----------
     candidates : N token lists, the generated texts
-    references : N lists of reference token lists (one or more references per candidate)
+    references : N lists of reference token lists (one or more per candidate)
     max_n : longest n-gram; the weights are uniform, 1 / max_n
 
     r is the sum over candidates of the reference length closest to the candidate's
-    (the shorter on a tie); BLEU is 0 when some p_n is 0 (no smoothing).
+    (the shorter on a tie); BLEU, in [0, 1], is 0 when some p_n is 0 (no smoothing).
     """
     if len(candidates) != len(references) or not candidates:
-        raise ValueError(f"{len(candidates)} candidates and {len(references)} reference lists; "
-                         "expected the same number, at least one")
+        n, m = len(candidates), len(references)
+        raise ValueError(f"{n} candidates and {m} reference lists; expected the same "
+                         "number, at least one")
     if any(not refs for refs in references):
-        raise ValueError("a candidate has no reference; expected at least one reference per candidate")
+        raise ValueError("a candidate has no reference; expected at least one each")
     log_p = 0.0
     for n in range(1, max_n + 1):
         matches, total = modified_precision(candidates, references, n)
@@ -340,7 +350,7 @@ def corpus_bleu(candidates: list[list[str]], references: list[list[list[str]]], 
             return 0.0
         log_p += math.log(matches / total) / max_n
     c = sum(len(cand) for cand in candidates)
-    r = sum(min((abs(len(ref) - len(cand)), len(ref)) for ref in refs)[1] for cand, refs in zip(candidates, references))
+    r = sum(_closest_length(cand, refs) for cand, refs in zip(candidates, references))
     return brevity_penalty(c, r) * math.exp(log_p)
 
 

@@ -185,14 +185,14 @@ def _year(token: str) -> int:
 
 
 def rule_parse(text: str) -> str | None:
-    """The baseline: a date parser written by hand, without looking at the data's conventions.
+    """The baseline: a date parser written by hand, blind to the data's conventions.
 
-    A month name or its three-letter abbreviation gives the month, a four-digit number
-    the year; with a month name the first other number is the day and a remaining
-    two-digit number the year. All-numeric dates are year/month/day when the year comes
-    first, else month/day/year (the US order) unless the first number exceeds 12. Words
-    it does not know (weekdays, 'of', ordinal endings, typos) are skipped. Returns the ISO
-    date, or None when the numbers do not make a valid date.
+    A month name or its three-letter abbreviation gives the month, a four-digit
+    number the year; with a month name the first other number is the day and a
+    remaining two-digit number the year. All-numeric dates are year/month/day when
+    the year comes first, else month/day/year (the US order) unless the first number
+    exceeds 12. Words it does not know (weekdays, 'of', ordinal endings, typos) are
+    skipped. Returns the ISO date, or None when the numbers make no valid date.
     """
     tokens = re.findall(r"[a-z]+|\d+", text.lower())
     months = [_MONTH_WORDS[t] for t in tokens if t in _MONTH_WORDS]
@@ -207,7 +207,8 @@ def rule_parse(text: str) -> str | None:
             if len(a) == 4:
                 y, m, d = _year(a), int(b), int(c)
             else:
-                m, d, y = (int(a), int(b), _year(c)) if int(a) <= 12 else (int(b), int(a), _year(c))
+                m, d = (int(a), int(b)) if int(a) <= 12 else (int(b), int(a))
+                y = _year(c)
         else:
             return None
         return dt.date(y, m, d).isoformat()
@@ -216,8 +217,10 @@ def rule_parse(text: str) -> str | None:
 
 
 # --- the model -----------------------------------------------------------------------------------
-def luong_attention(h: Tensor, h_bar: Tensor, W_a: nn.Linear, mask: Tensor) -> tuple[Tensor, Tensor]:
-    """Scores, weights and context (eq:s2s-score, eq:s2s-attention-weights, eq:s2s-context).
+def luong_attention(
+    h: Tensor, h_bar: Tensor, W_a: nn.Linear, mask: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Luong attention (eq:s2s-score, eq:s2s-attention-weights, eq:s2s-context).
 
     Parameters
     ----------
@@ -235,8 +238,8 @@ def luong_attention(h: Tensor, h_bar: Tensor, W_a: nn.Linear, mask: Tensor) -> t
     e = torch.bmm(h.transpose(0, 1), keys)  # (N, T', H) @ (N, H, S) -> (N, T', S)
     e = e.masked_fill(mask.T[:, None, :], float("-inf"))  # padding never attended
     alpha = torch.softmax(e, dim=-1)  # over s
-    ctx = torch.bmm(alpha, h_bar.transpose(0, 1)).transpose(0, 1)  # (N, T', S) @ (N, S, H) -> (T', N, H)
-    return ctx, alpha
+    ctx = torch.bmm(alpha, h_bar.transpose(0, 1))  # (N,T',S) @ (N,S,H) -> (N,T',H)
+    return ctx.transpose(0, 1), alpha  # (T', N, H), (N, T', S)
 
 
 class DateTranslator(nn.Module):
@@ -273,7 +276,10 @@ class DateTranslator(nn.Module):
         return self.W_y(h_tilde), alpha
 
     def forward(self, src: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Teacher forcing: src (S, N), tgt_in (T', N) = <s>, y_1 .. y_{T'-1} -> logits (T', N, 11)."""
+        """Teacher forcing: src (S, N), tgt_in (T', N) -> logits (T', N, 11), weights.
+
+        tgt_in is <s>, y_1 .. y_{T'-1}; the weights are (N, T', S), or None.
+        """
         h_bar, state = self.encode(src)
         h, _ = self.decoder(self.embed_target(tgt_in), state)  # (T', N, H)
         return self.read_out(h, h_bar, src == 0)
@@ -319,10 +325,10 @@ def train_translator(model: DateTranslator, pairs: list[DatePair], steps: int, b
 
 @torch.no_grad()
 def translate(model: DateTranslator, sources: list[str]) -> tuple[list[str], Tensor | None]:
-    """Greedy decoding (eq:s2s-greedy): each step feeds back the most likely character.
+    """Greedy decoding (eq:s2s-greedy): each step feeds back the likeliest character.
 
-    Returns the N translations and, with attention, the weights (N, T', S) (else None);
-    column s of the weights is character s of the left-padded source.
+    Returns the N translations and, with attention, the weights (N, T', S), else
+    None; column s of the weights is character s of the left-padded source.
     """
     model.eval()
     src = encode_sources(sources)
@@ -336,7 +342,8 @@ def translate(model: DateTranslator, sources: list[str]) -> tuple[list[str], Ten
         outputs.append(y)
         alphas.append(alpha)
     ids = torch.cat(outputs)  # (T', N)
-    return decode_targets(ids), (torch.cat(alphas, dim=1) if model.attention else None)
+    weights = torch.cat(alphas, dim=1) if model.attention else None  # (N, T', S)
+    return decode_targets(ids), weights
 
 
 def exact_match(predictions: list[str | None], targets: list[str]) -> float:
