@@ -16,8 +16,8 @@
 #
 # **How it is graded.** The grader runs your notebook, then measures the trained model on
 # 2000 fresh sequences drawn with a seed that only the grader knows: at least 95 % of them
-# must be classified right, and the training cell must take at most 100 s (on a CPU; the
-# answer key needs 5 to 40 s). The visible test measures the same on validation sequences,
+# must be classified right, and training must take at most 100 s of CPU time (the answer
+# key needs about 5). The visible test measures the same on validation sequences,
 # and reports the figure and the threshold. Any PyTorch code is allowed here, `torch.nn.LSTM`
 # included. Validate with `nbgrader validate sequence_models.ipynb`.
 
@@ -107,10 +107,11 @@ def train(model, seed=0):
 # %% [readonly] id=run_training
 torch.manual_seed(0)
 model = OrderClassifier()
-start = time.perf_counter()
+start = time.process_time()  # CPU time: what the grader bounds
 losses = train(model)
-seconds = time.perf_counter() - start
-print(f"{len(losses)} steps in {seconds:.1f} s; validation accuracy {grading.order_accuracy(model):.3f}")
+seconds = time.process_time() - start
+print(f"{len(losses)} steps in {seconds:.1f} CPU seconds")
+print(f"validation accuracy {grading.order_accuracy(model):.3f}")
 plt.figure(figsize=(5, 2.5))
 plt.semilogy(losses)
 plt.xlabel("training step")
