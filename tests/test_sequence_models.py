@@ -114,6 +114,7 @@ def test_a_different_right_answer_passes():
 
     from lstm_ref.tasks import make_generator, temporal_order
 
+    torch.set_num_threads(1)  # as the notebook does (conftest restores the count afterwards)
     torch.manual_seed(3)
     model, gen = GRUClassifier(), make_generator(3)
     optimiser = torch.optim.RMSprop(model.parameters(), lr=3e-3)
