@@ -69,7 +69,7 @@ def _half_life_wrong(b: float, gate: str) -> list[tuple[Named, float]]:
 
 
 def _update_bias_for(k: float) -> float:
-    """The update-gate bias b_z with σ(b_z)^k = ½: z = 2^(−1/k), b_z = ln(z / (1 − z))."""
+    """The update-gate bias b_z with σ(b_z)^k = ½ (eq:bias-decay for z): z = 2^(−1/k), b_z = ln(z / (1 − z))."""
     z = 2.0 ** (-1.0 / k)
     return math.log(z / (1.0 - z))
 
