@@ -16,6 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+# jsonschema, which nbformat imports, compiles rfc3987_syntax's Lark grammar at import when
+# that package is installed, to check the "iri" string format: about 2 s of CPU in every
+# student's worker process, for a format that no nbformat schema uses (they use no
+# "format" at all, see tests/test_grader_dask.py).  Marked absent, it is not imported and
+# "iri" is left unchecked, as jsonschema does without the package.
+sys.modules.setdefault("rfc3987_syntax", None)
+
 from .canonical import BrokenNotebook, canonicalize, load_submission
 from .course import Template, tool_env
 

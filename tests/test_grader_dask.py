@@ -127,6 +127,27 @@ def test_lost_tasks_come_back_as_not_graded_and_change_nothing(monkeypatch):
     assert "run the grader again" in row.notes[0]
 
 
+def test_worker_skips_the_iri_grammar_and_no_notebook_schema_needs_it():
+    """grader.worker keeps jsonschema from compiling rfc3987_syntax's grammar (seconds per
+    student); that is safe only while nbformat's schemas use no string format."""
+    import nbformat
+
+    def formats(node):
+        if isinstance(node, dict):
+            yield from ([node["format"]] if isinstance(node.get("format"), str) else [])
+            for value in node.values():
+                yield from formats(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from formats(value)
+
+    schemas = sorted(Path(nbformat.__file__).parent.glob("v*/*.schema.json"))
+    assert schemas and not [f for path in schemas for f in formats(json.loads(path.read_text()))]
+    probe = "import sys, grader.worker, nbformat; print(sys.modules['rfc3987_syntax'] is None)"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert out.stdout.strip() == "True", out.stderr[-2000:]
+
+
 class Cluster:
     """``dask scheduler`` and named ``dask worker`` processes on 127.0.0.1, each worker with a
     temporary folder of its own (so what it leaves running can be found)."""
