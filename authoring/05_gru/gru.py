@@ -10,7 +10,7 @@
 #
 # Everything is graded against `lstm_ref`'s GRU on the same random inputs, and every
 # backward pass also against centred differences of `lstm_ref`'s forward pass. The chapter
-# folds its reference code away: derive first, and open it only to compare afterwards. Do
+# folds its backward reference code away: derive first, and open it only to compare. Do
 # not call `lstm_ref.numpy_gru`'s or `lstm_ref.torch_gru`'s functions, `lstm_ref.gradcheck`
 # or torch's autograd from your answers: an answer that does gets no points. The classes
 # `StepCache` and `SequenceCache` imported below are yours to use.
