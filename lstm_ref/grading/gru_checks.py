@@ -210,8 +210,9 @@ def _check_by_finite_differences(student_fn: Callable, name: str, case: Case) ->
     with reference_settings():
         expected = _numerical(name, args)
     mine = _flatten(name, _student_call(student_fn, name, args))
-    _verify(f"{name} (against centred differences of lstm_ref.numpy_gru's forward pass)", case, OUTPUTS[name],
-            mine, expected, lambda: gru_mistakes(name, args), localise=lambda: where_to_look(name, args, mine, expected))
+    label = f"{name} (against centred differences of lstm_ref.numpy_gru's forward pass)"
+    _verify(label, case, OUTPUTS[name], mine, expected, lambda: gru_mistakes(name, args),
+            localise=lambda: where_to_look(name, args, mine, expected))
 
 
 def _numerical(name: str, args: tuple) -> list:
