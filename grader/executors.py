@@ -176,7 +176,9 @@ class DaskPool:
         return None
 
     def close(self, cancel: bool = False) -> None:
-        self.executor.shutdown(wait=False)
+        """Release the run's tasks (a client that lost its scheduler has nothing to release)."""
+        if self.client.status == "running":
+            self.executor.shutdown(wait=False)
         self.client.close()
 
 

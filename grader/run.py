@@ -105,12 +105,12 @@ def _max_score(template: Template) -> float:
         return gb.find_assignment(template.assignment).max_score
 
 
-def _outcome(future) -> dict:
+def _outcome(future, pool) -> dict:
     """The task's result, or a :func:`grader.commit.lost` one saying why there is none."""
     try:
         return future.result()
-    except CancelledError:
-        return lost("its task was cancelled by the cluster")
+    except CancelledError:  # the client closed: the scheduler went away, most likely
+        return lost(pool.problem() or "its task was cancelled by the cluster")
     except Exception as err:  # KilledWorker after repeated worker deaths, a raising task after its retries
         return lost(f"{type(err).__name__}: {str(err)[:300]}")
 
@@ -126,7 +126,7 @@ def _results(futures: dict, pool, bar):
         try:
             for future in as_completed(pending, timeout=POLL_S):
                 pending.discard(future)
-                yield (*futures[future], _outcome(future))
+                yield (*futures[future], _outcome(future, pool))
                 bar.set_postfix_str(f"{pool.workers()} workers", refresh=False)
         except TimeoutError:
             problem = pool.problem()
@@ -162,7 +162,8 @@ def grade_assignment(course: Course, assignment: str, opts: Options, pool, work:
                                                             {**worker_settings(course, opts), "db": course.db_url}))
     tasks, rows = _tasks(course, assignment, opts, pool, bundle.sha256, {} if opts.fresh else journal.committed())
     if rows:
-        log(f"resuming {assignment}: {len(rows)} students were committed by a run that stopped; "
+        were = "student was" if len(rows) == 1 else "students were"
+        log(f"resuming {assignment}: {len(rows)} {were} committed by a run that stopped; "
             f"grading the other {len(tasks)} (--fresh grades everyone)", flush=True)
     shared = pool.share(bundle)  # held until the assignment is done
     futures = {pool.executor.submit(grade_task, task, shared): (student, submission)
@@ -174,7 +175,10 @@ def grade_assignment(course: Course, assignment: str, opts: Options, pool, work:
         if row.status != NOT_GRADED:
             journal.add(student, submission, asdict(row))
         rows.append(row)
-        log(f"graded {student} {assignment}: {row.score:g}/{row.max_score:g} [{row.status}]", flush=True)
+        if row.status == NOT_GRADED:
+            log(f"{student} {assignment}: {result['error'][:300]}", flush=True)
+        else:
+            log(f"graded {student} {assignment}: {row.score:g}/{row.max_score:g} [{row.status}]", flush=True)
         bar.update()
     bar.close()
     if all(r.status != NOT_GRADED for r in rows):

@@ -436,6 +436,31 @@ def test_client_killed_mid_run_then_rerun_grades_only_the_rest(tmp_path, cluster
 
 
 @pytest.mark.slow
+def test_scheduler_killed_mid_run_ends_the_run_with_the_rest_not_graded(tmp_path):
+    root = Path(tempfile.mkdtemp(prefix="dk", dir="/tmp"))
+    own = Cluster(root)  # a cluster of its own: its scheduler dies here
+    try:
+        own.start_worker("w1")
+        course = hostile.make_course(tmp_path / "course", {s: MIX[s][0] for s in ("good1", "half1", "loops")})
+        cmd = [sys.executable, "-m", "grader", "grade", "--course-dir", str(course), "--no-report", *LIMITS,
+               "--scheduler", own.address]
+        run = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = next(line for line in run.stdout if line.startswith("graded "))
+        own.scheduler.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        stdout, stderr = run.communicate(timeout=300)
+        assert time.monotonic() - killed < 90  # the client's reconnection window, then the end
+        assert run.returncode == 3, stdout[-3000:] + stderr[-3000:]
+        assert "not graded" in stderr and "Traceback" not in stderr, stderr[-3000:]
+        assert "lost the connection to the Dask scheduler" in stdout or "cancelled" in stdout
+        graded = first.split()[1]
+        assert scores(course, "ps1") == {graded: MIX[graded][1]}  # the rest were never written
+    finally:
+        own.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("address, reason", [
     ("tcp://127.0.0.1:9", "cannot reach a Dask scheduler"),      # nothing listens
     ("silent", "did not answer as a Dask scheduler"),              # a server that never speaks
