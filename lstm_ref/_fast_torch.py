@@ -17,8 +17,8 @@ numbers (float64 agrees to ~1e-15) with what the book's chapter "Making it fast"
   is computed for a block of steps at once; only the chain through ``dh`` and ``dc`` is a
   loop; ``dx`` is one large matrix product per block, and ``dW_ih``, ``dW_hh`` and ``db``
   together another;
-- threads: the step loops run on one thread while a step's product is small
-  (:data:`ONE_THREAD_MAX_MACS`), so that their many small calls never wait for a thread
+- threads: a pass runs on one thread while a step's product is small
+  (:data:`ONE_THREAD_MAX_MACS`), so that its many small calls never wait for a thread
   that another thread pool (NumPy's BLAS, in a notebook that uses both) has pushed off a core.
 
 ``nn.LSTM``'s projection (``proj_size``, ``h_t = W_hr (o_t ⊙ tanh c_t)``) adds one product
@@ -32,6 +32,8 @@ Everything is plain device-agnostic torch: the same code runs on CPU and CUDA.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 from contextlib import contextmanager
 
 import torch
@@ -40,21 +42,19 @@ from torch import Tensor
 from .numpy_lstm import auto_chunk  # steps per backward block, the same for both
 
 
-#: Per-step work (multiply-adds of ``W_hh h_{t-1}``, N·4H·P) up to which the step loops run on
-#: one thread. Each step's calls are small: an OpenMP parallel region costs more than it saves
-#: there, and when another pool is busy on the same cores (NumPy's BLAS threads spin for a
-#: while after every NumPy call, so in any notebook that mixes the two) each region waits for a
-#: thread the kernel has descheduled. Above it the product is large enough to share.
+#: Per-step work (multiply-adds of ``W_hh h_{t-1}``, N·4H·P) up to which a forward or backward
+#: pass runs on one thread. Its step loop is many small calls, for which an OpenMP parallel
+#: region costs more than it saves, and when another thread pool is busy on the same cores
+#: (NumPy's BLAS threads spin for a while after every NumPy call, so in any notebook that
+#: mixes the two) every parallel region waits for a thread the kernel has descheduled; at
+#: these sizes the products before and after the loop are cheap enough to give up their
+#: second thread too. Above it, the work is large enough to share.
 ONE_THREAD_MAX_MACS = 2**22
 
 
 @contextmanager
 def step_threads(N: int, H: int, P: int, device: torch.device):
-    """Run the per-step calls of a CPU loop on one thread if a step's product is small.
-
-    The large products before and after the loops (the input projection, ``dx``, the weight
-    gradients) keep torch's thread count; only the loop's many small calls change.
-    """
+    """One CPU thread inside the block if a step's product ``(N, P) @ (P, 4H)`` is small."""
     threads = torch.get_num_threads()
     if device.type != "cpu" or threads == 1 or N * 4 * H * P > ONE_THREAD_MAX_MACS:
         yield
@@ -66,6 +66,20 @@ def step_threads(N: int, H: int, P: int, device: torch.device):
         torch.set_num_threads(threads)
 
 
+def one_thread_if_small(fn):
+    """Decorator: run ``fn(..., x, ..., W_ih, W_hh, ...)`` under :func:`step_threads`."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        a = signature.bind(*args, **kwargs).arguments
+        x, H, P = a["x"], a["W_ih"].shape[0] // 4, a["W_hh"].shape[1]
+        with step_threads(x.shape[1], H, P, x.device):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def _scale_candidate_rows(W: Tensor, H: int) -> Tensor:
     """A copy of ``W`` (4H, ...) with the candidate rows ``g`` doubled (exact in floating point)."""
     W2 = W.clone()
@@ -73,6 +87,7 @@ def _scale_candidate_rows(W: Tensor, H: int) -> Tensor:
     return W2
 
 
+@one_thread_if_small
 @torch.no_grad()
 def fast_forward(
     x: Tensor, h0: Tensor, c0: Tensor, W_ih: Tensor, W_hh: Tensor, b: Tensor,
@@ -118,21 +133,20 @@ def fast_forward(
     i_, f_, s_, o_ = (v.unbind(0) for v in gates.view(T, N, 4, H).unbind(2))
     m_, r_, h_ = ms.unbind(0), rs.unbind(0), hs.unbind(0)
     h, m = h0, torch.mul(c0, -2.0)
-    with step_threads(N, H, P, x.device):
-        for t in range(T):
-            a_[t].addmm_(h, W_hhT)  # a_t += W_hh h_{t-1} (eq:fused-preactivation)
-            # i, f, o and s = σ(2 a_g) (eq:input-gate, eq:forget-gate, eq:output-gate)
-            a_[t].sigmoid_()
-            # m_t = -2 c_t = f m_{t-1} - 2 i (2s - 1) (eq:candidate, eq:cell-state)
-            torch.mul(f_[t], m, out=m_[t])
-            m_[t].addcmul_(i_[t], s_[t], value=-4.0).add_(i_[t], alpha=2.0)
-            torch.sigmoid(m_[t], out=r_[t])  # r_t = σ(-2 c_t)
-            if u is None:  # o (1 - 2r) = o tanh(c_t) (eq:hidden-state)
-                torch.addcmul(o_[t], o_[t], r_[t], value=-2.0, out=h_[t])
-            else:  # then the projection h_t = W_hr (o ⊙ tanh c_t)
-                torch.addcmul(o_[t], o_[t], r_[t], value=-2.0, out=u)
-                torch.mm(u, W_hrT, out=h_[t])
-            h, m = h_[t], m_[t]
+    for t in range(T):
+        a_[t].addmm_(h, W_hhT)  # a_t += W_hh h_{t-1} (eq:fused-preactivation)
+        # i, f, o and s = σ(2 a_g) (eq:input-gate, eq:forget-gate, eq:output-gate)
+        a_[t].sigmoid_()
+        # m_t = -2 c_t = f m_{t-1} - 2 i (2s - 1) (eq:candidate, eq:cell-state)
+        torch.mul(f_[t], m, out=m_[t])
+        m_[t].addcmul_(i_[t], s_[t], value=-4.0).add_(i_[t], alpha=2.0)
+        torch.sigmoid(m_[t], out=r_[t])  # r_t = σ(-2 c_t)
+        if u is None:  # o (1 - 2r) = o tanh(c_t) (eq:hidden-state)
+            torch.addcmul(o_[t], o_[t], r_[t], value=-2.0, out=h_[t])
+        else:  # then the projection h_t = W_hr (o ⊙ tanh c_t)
+            torch.addcmul(o_[t], o_[t], r_[t], value=-2.0, out=u)
+            torch.mm(u, W_hrT, out=h_[t])
+        h, m = h_[t], m_[t]
     return hs, gates, ms, rs
 
 
@@ -174,6 +188,7 @@ def _local_derivatives(gates: Tensor, rs: Tensor, c_prev: Tensor):
     return f, dc_dh, da_dc, da_dh
 
 
+@one_thread_if_small
 @torch.no_grad()
 def fast_backward(
     dhs: Tensor | None,
@@ -237,8 +252,7 @@ def fast_backward(
         f, dc_dh, da_dc, da_dh = _local_derivatives(gates[start:stop], rs[start:stop], c_prev)
         da = das[k % 2][:n]  # (n, N, 4H)
         steps = _BlockViews(da, dh_block, dhs, dcs, start, stop, f, dc_dh, da_dc, da_dh)
-        with step_threads(N, H, P, x.device):
-            da_next = _backward_steps(steps, n, da_next, dh_next, dc, dc3, du, W_hh, W_hr)
+        da_next = _backward_steps(steps, n, da_next, dh_next, dc, dc3, du, W_hh, W_hr)
         # The block's share of dx and the weight gradients: one big product each (eq:bptt-dx), (eq:bptt-dW)
         da2 = da.reshape(n * N, 4 * H)
         if need_dx:

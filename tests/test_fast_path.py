@@ -160,6 +160,23 @@ def test_step_loops_run_on_one_thread_only_while_a_step_is_small():
     assert torch.get_num_threads() == 2
 
 
+@pytest.mark.parametrize("N,H,threads", [(4, 8, 1), (64, 256, 2)])
+def test_fast_passes_run_on_one_thread_when_small(monkeypatch, N, H, threads):
+    """The whole forward and backward pass (loop and products) of a small layer: one thread."""
+    from lstm_ref import _fast_torch
+
+    torch.set_num_threads(2)
+    seen, scale = [], _fast_torch._scale_candidate_rows
+    monkeypatch.setattr(_fast_torch, "_scale_candidate_rows", lambda W, H: (seen.append(torch.get_num_threads()), scale(W, H))[1])
+    local = _fast_torch._local_derivatives
+    monkeypatch.setattr(_fast_torch, "_local_derivatives", lambda *a: (seen.append(torch.get_num_threads()), local(*a))[1])
+    x, params, h0, c0, dhs, *_ = _problem(3, N, 5, H, dtype=torch.float32)
+    saved = fast_forward(x, h0, c0, *params)
+    fast_backward(dhs, None, None, x, h0, c0, params.W_ih, params.W_hh, saved)
+    assert seen and set(seen) == {threads}
+    assert torch.get_num_threads() == 2
+
+
 def test_batch_of_size_zero_in_the_fast_path():
     x, params, h0, c0, dhs, *_ = _problem(4, 0, 3, 5)
     saved = fast_forward(x, h0, c0, *params)
