@@ -13,7 +13,7 @@ def _grade_args(p: argparse.ArgumentParser) -> None:
     d = Options()
     p.add_argument("--course-dir", type=Path, default=Path("."), help="nbgrader course directory (default: .)")
     p.add_argument("--assignment", action="append", help="assignment to grade (repeatable; default: all submitted)")
-    p.add_argument("--jobs", type=int, default=d.jobs, help=f"students graded at once (default: cores = {d.jobs})")
+    p.add_argument("--jobs", type=int, default=d.jobs, help=f"students graded at once (default: cores = {d.jobs}); with --scheduler, the cluster's threads")
     p.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True,
                    help="run kernels in bubblewrap (default: on); limits apply either way")
     p.add_argument("--db-url", help="gradebook URL, e.g. postgresql://user@host/db (default: the course's SQLite)")

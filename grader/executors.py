@@ -37,6 +37,10 @@ class LocalPool:
     def workers(self) -> int:
         return self.jobs
 
+    def slots(self) -> int:
+        """Students graded at once."""
+        return self.jobs
+
     def problem(self) -> str | None:
         """Why tasks can no longer finish (never, for local threads)."""
         return None
@@ -155,11 +159,18 @@ class DaskPool:
         """
         return self.client.submit(_template, bundle.data, key=f"grader-template-{bundle.sha256}", pure=False)
 
-    def workers(self) -> int:
+    def _workers(self) -> dict:
         try:
-            return len(self.client.scheduler_info(n_workers=-1)["workers"])
+            return self.client.scheduler_info(n_workers=-1)["workers"]
         except Exception:  # scheduler gone: problem() says so
-            return 0
+            return {}
+
+    def workers(self) -> int:
+        return len(self._workers())
+
+    def slots(self) -> int:
+        """Students graded at once: the threads of all workers (one kernel each)."""
+        return sum(w.get("nthreads", 1) for w in self._workers().values())
 
     def problem(self) -> str | None:
         """Why the remaining tasks cannot finish: the scheduler is gone, or no worker is left."""

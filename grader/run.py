@@ -4,8 +4,8 @@ For each assignment: build the trusted template, make sure the course gradebook 
 the assignment, then send one task per student (:func:`grader.task.grade_task`: the
 submission's files and the template's hash in; scores, autograded notebooks and feedback
 out; all as bytes) to a pool of workers, ``--jobs`` local ones or the workers of a Dask
-cluster (``--scheduler``), and, as each result arrives, write its files into the course
-and commit its scores (:mod:`grader.commit`).  Finally ``nbgrader export`` writes
+cluster (``--scheduler``), a window at a time (:mod:`grader.dispatch`), and, as each result
+arrives, write its files into the course and commit its scores (:mod:`grader.commit`).  Finally ``nbgrader export`` writes
 ``grades.csv`` and a table of scores is printed.  Each assignment's rows (status and
 wall-clock seconds per student included) are saved in ``report/grading-run.json`` of the
 course, which the class report reads.  A run that was stopped resumes where it stopped
@@ -16,15 +16,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from concurrent.futures import CancelledError, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from .classdata import RUN_FILE, load_run
-from .commit import NOT_GRADED, Row, commit, lost
+from .commit import NOT_GRADED, Row, commit
 from .course import Course, Template, build_template, tool_env
+from .dispatch import dispatch
 from .executors import SchedulerError, open_pool
 from .gradebook import ensure_assignment
 from .journal import Journal, settings_key
@@ -33,7 +33,6 @@ from .task import grade_task, run_worker, timed_worker  # noqa: F401 (run_worker
 from .transfer import digest, pack_template, read_tree
 
 FIRST_UID = 200000  # sandboxed kernels run as FIRST_UID + i: a process limit per student
-POLL_S = 15  # seconds between checks that a cluster can still finish the tasks it holds
 
 
 @dataclass
@@ -105,52 +104,27 @@ def _max_score(template: Template) -> float:
         return gb.find_assignment(template.assignment).max_score
 
 
-def _outcome(future, pool) -> dict:
-    """The task's result, or a :func:`grader.commit.lost` one saying why there is none."""
-    try:
-        return future.result()
-    except CancelledError:  # the client closed: the scheduler went away, most likely
-        return lost(pool.problem() or "its task was cancelled by the cluster")
-    except Exception as err:  # KilledWorker after repeated worker deaths, a raising task after its retries
-        return lost(f"{type(err).__name__}: {str(err)[:300]}")
-
-
-def _results(futures: dict, pool, bar):
-    """``(student, submission hash, result)`` as tasks finish; every task gives exactly one.
-
-    Every ``POLL_S`` seconds without a result the pool is asked whether the tasks can still
-    finish; if not (scheduler gone, no worker for a minute) the rest come back as lost.
-    """
-    pending = set(futures)
-    while pending:
-        try:
-            for future in as_completed(pending, timeout=POLL_S):
-                pending.discard(future)
-                yield (*futures[future], _outcome(future, pool))
-                bar.set_postfix_str(f"{pool.workers()} workers", refresh=False)
-        except TimeoutError:
-            problem = pool.problem()
-            if problem:
-                for future in pending:
-                    future.cancel()
-                    yield (*futures[future], lost(problem))
-                return
-
-
-def _tasks(course: Course, assignment: str, opts: Options, pool, sha256: str, done: dict) -> tuple[dict, list[Row]]:
-    """``{student: (task, submission hash)}`` to grade, and the rows of students ``done`` already."""
-    tasks, kept = {}, []
-    settings = worker_settings(course, opts)
+def _plan(course: Course, assignment: str, done: dict) -> tuple[list[Row], list[tuple[int, str]]]:
+    """Rows of the students a stopped run committed (for the same submission), and
+    ``(index, student)`` of the others."""
+    kept, todo = [], []
     for i, student in enumerate(course.students(assignment)):
+        entry = done.get(student)
+        if entry and entry["submission"] == digest(read_tree(course.submitted / student / assignment)):
+            kept.append(Row(**entry["row"]))
+        else:
+            todo.append((i, student))
+    return kept, todo
+
+
+def _tasks(course: Course, assignment: str, opts: Options, pool, sha256: str, todo: list[tuple[int, str]]):
+    """``((student, submission hash), task)`` for each of ``todo``, its files read when it is sent."""
+    settings = worker_settings(course, opts)
+    for i, student in todo:
         files = read_tree(course.submitted / student / assignment)
-        submission = digest(files)
-        if done.get(student, {}).get("submission") == submission:
-            kept.append(Row(**done[student]["row"]))
-            continue
         spec = dict(settings, assignment=assignment, student=student, uid=FIRST_UID + i)
-        tasks[student] = (dict(spec=spec, submission=files, template_sha256=sha256, timeout=opts.student_timeout,
-                               cache=pool.cache), submission)
-    return tasks, kept
+        yield (student, digest(files)), dict(spec=spec, submission=files, template_sha256=sha256,
+                                             timeout=opts.student_timeout, cache=pool.cache)
 
 
 def grade_assignment(course: Course, assignment: str, opts: Options, pool, work: Path, log=print) -> list[Row]:
@@ -160,17 +134,16 @@ def grade_assignment(course: Course, assignment: str, opts: Options, pool, work:
     bundle, max_score = pack_template(template.root), _max_score(template)
     journal = Journal(course.root, assignment, settings_key(_sources(course, assignment),
                                                             {**worker_settings(course, opts), "db": course.db_url}))
-    tasks, rows = _tasks(course, assignment, opts, pool, bundle.sha256, {} if opts.fresh else journal.committed())
+    rows, todo = _plan(course, assignment, {} if opts.fresh else journal.committed())
     if rows:
         were = "student was" if len(rows) == 1 else "students were"
         log(f"resuming {assignment}: {len(rows)} {were} committed by a run that stopped; "
-            f"grading the other {len(tasks)} (--fresh grades everyone)", flush=True)
+            f"grading the other {len(todo)} (--fresh grades everyone)", flush=True)
     shared = pool.share(bundle)  # held until the assignment is done
-    futures = {pool.executor.submit(grade_task, task, shared): (student, submission)
-               for student, (task, submission) in tasks.items()}
-    bar = tqdm(total=len(futures), desc=f"grading {assignment}", unit="student", disable=not opts.progress,
+    bar = tqdm(total=len(todo), desc=f"grading {assignment}", unit="student", disable=not opts.progress,
                postfix=f"{pool.workers()} workers")
-    for student, submission, result in _results(futures, pool, bar):
+    tasks = _tasks(course, assignment, opts, pool, bundle.sha256, todo)
+    for (student, submission), result in dispatch(grade_task, shared, tasks, pool):
         row = commit(course, assignment, student, result, max_score)
         if row.status != NOT_GRADED:
             journal.add(student, submission, asdict(row))
@@ -179,6 +152,7 @@ def grade_assignment(course: Course, assignment: str, opts: Options, pool, work:
             log(f"{student} {assignment}: {result['error'][:300]}", flush=True)
         else:
             log(f"graded {student} {assignment}: {row.score:g}/{row.max_score:g} [{row.status}]", flush=True)
+        bar.set_postfix_str(f"{pool.workers()} workers", refresh=False)
         bar.update()
     bar.close()
     if all(r.status != NOT_GRADED for r in rows):

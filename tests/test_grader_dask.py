@@ -101,27 +101,57 @@ def test_journal_keeps_its_key_and_survives_a_torn_last_line(tmp_path):
     assert not journal.path.exists() and journal.committed() == {}
 
 
-def test_lost_tasks_come_back_as_not_graded_and_change_nothing(monkeypatch):
+class _Pool:
+    """A pool whose executor hands out prepared futures, and whose cluster may have gone."""
+
+    def __init__(self, futures, problem=None, slots=1):
+        self.futures, self.reason, self.threads, self.sent = iter(futures), problem, slots, []
+        self.executor = self
+
+    def submit(self, fn, task, shared):
+        from concurrent.futures import Future
+
+        self.sent.append(task)
+        return next(self.futures, None) or Future()  # then: tasks that never finish
+
+    def slots(self):
+        return self.threads
+
+    def problem(self):
+        return self.reason
+
+
+def test_dispatch_keeps_a_window_and_returns_every_task_once():
     from concurrent.futures import Future
 
-    from grader import run
+    from grader.dispatch import MIN_WINDOW, dispatch
+
+    futures = [Future() for _ in range(10)]
+    for i, f in enumerate(futures):
+        f.set_result({"ok": True, "n": i})
+    pool = _Pool(futures, slots=3)
+    todo = ((f"s{i}", {"n": i}) for i in range(10))
+    got = []
+    for key, result in dispatch(None, None, todo, pool, poll_s=0.05):
+        assert len(pool.sent) - len(got) <= max(MIN_WINDOW, 2 * 3)  # never more in flight
+        got.append(key)
+    assert sorted(got) == sorted(f"s{i}" for i in range(10)) and len(pool.sent) == 10
+
+
+def test_lost_tasks_come_back_as_not_graded_and_change_nothing():
+    from concurrent.futures import Future
+
     from grader.commit import NOT_GRADED, commit
-
-    class Gone:
-        """A pool whose cluster has gone away."""
-        def workers(self):
-            return 0
-
-        def problem(self):
-            return "lost the connection to the Dask scheduler at tcp://x:1"
+    from grader.dispatch import dispatch
 
     raised, waiting = Future(), Future()
     raised.set_exception(RuntimeError("KilledWorker"))
-    monkeypatch.setattr(run, "POLL_S", 0.05)
-    bar = type("Bar", (), {"set_postfix_str": lambda self, *a, **k: None})()
-    got = {student: result for student, _, result in run._results({raised: ("a", "h"), waiting: ("b", "h")}, Gone(), bar)}
-    assert got["a"]["status"] == got["b"]["status"] == NOT_GRADED
+    pool = _Pool([raised, waiting], problem="lost the connection to the Dask scheduler at tcp://x:1")
+    todo = [(key, {}) for key in "abcdef"]  # a window of 4: a-d sent, e once a is done, f never
+    got = dict(dispatch(None, None, todo, pool, poll_s=0.05))
+    assert sorted(got) == list("abcdef") and all(r["status"] == NOT_GRADED for r in got.values())
     assert "KilledWorker" in got["a"]["error"] and "lost the connection" in got["b"]["error"]
+    assert "lost the connection" in got["f"]["error"] and waiting.cancelled() and len(pool.sent) == 5
     row = commit(None, "ps1", "b", got["b"], 6.0)  # no course needed: nothing is written
     assert (row.status, row.score, row.max_score) == (NOT_GRADED, 0.0, 6.0)
     assert "run the grader again" in row.notes[0]
