@@ -133,6 +133,16 @@ def test_anchors_are_the_ids_of_the_built_html(doc, tmp_path):
     assert [t for t in targets if mistakes.anchor(t) not in ids] == []
 
 
+@pytest.mark.parametrize("doc", sorted(d for d in toc_files() if (ROOT / f"{d}.md").exists()))
+def test_heading_anchors_agree_with_docutils(doc):
+    """Without a build: every heading's anchor is what docutils' make_id gives it (an en dash,
+    an accent or a formula in a heading included)."""
+    from docutils.nodes import make_id
+
+    texts = [text.replace("$", "") for level, text in headings(ROOT / f"{doc}.md") if level > 1 and "{" not in text]
+    assert [(t, mistakes.anchor(t)) for t in texts if mistakes.anchor(t) != make_id(t)] == []
+
+
 # --- every mistake has a topic ----------------------------------------------------------------
 def _catalogue() -> list[tuple[str, str]]:
     """``(where, description)`` of every mistake the catalogues model."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from typing import Callable
 
 import numpy as np
@@ -85,8 +86,10 @@ class Named(str):
 
 
 def anchor(target: str) -> str:
-    """The HTML id Sphinx gives an equation label or a heading (docutils' make_id)."""
-    slug = re.sub(r"^[-0-9]+|-+$", "", re.sub(r"[^a-z0-9]+", "-", target.lower().replace("$", "")))
+    """The HTML id Sphinx gives an equation label or a heading (docutils' make_id: letters
+    decomposed and non-ASCII dropped, so "encoder–decoder" gives "encoderdecoder")."""
+    ascii_ = unicodedata.normalize("NFKD", target.lower().replace("$", "")).encode("ascii", "ignore").decode()
+    slug = re.sub(r"^[-0-9]+|-+$", "", re.sub(r"[^a-z0-9]+", "-", ascii_))
     return f"equation-{slug}" if target.startswith("eq:") else slug
 
 
