@@ -55,6 +55,13 @@ def report(course_dir: Path, out: Path | None, db_url: str | None, prog: str) ->
 def report_after_grading(args: argparse.Namespace) -> None:
     """The class report at the end of ``grade``; the grades are saved already, so a report
     that cannot be written is said on stderr without failing the grading run."""
+    from .course import Course
+    from .diagnoses import autograded_notebooks
+
+    if not autograded_notebooks(Course.load(args.course_dir).autograded):
+        print("python -m grader grade: no class report: no submission was graded (the notes above say why)",
+              file=sys.stderr)
+        return
     try:
         report(args.course_dir, None, args.db_url, "python -m grader grade: no class report")
     except Exception as err:  # noqa: BLE001 - reported, and `python -m grader report` shows the traceback

@@ -78,6 +78,6 @@ def test_the_student_budget_keeps_the_points_earned(tmp_path):
     stdout, scores, outputs = _graded_loop(tmp_path, "03_bptt", "bptt", "numerical_gradient",
                                            "def numerical_gradient(f, x, h=1e-6):",
                                            "--cell-timeout", "600", "--student-timeout", "120")
-    assert "graded looper 03_bptt: 6/9 [ok]" in stdout, stdout
+    assert "graded looper 03_bptt: 6/15 [ok]" in stdout, stdout
     assert scores["test_lstm_step_backward"] == scores["test_lstm_backward"] == 3
     assert "stopped" in outputs["test_numerical_gradient"] or "grading time" in outputs["test_numerical_gradient"]
