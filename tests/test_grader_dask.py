@@ -296,6 +296,16 @@ def pages(folder: Path) -> dict[str, bytes]:
     return {name: PROMPT.sub(rb"\1 [#]:", data) for name, data in files(folder).items()}
 
 
+def differing_lines(local: bytes, remote: bytes) -> str:
+    """The lines that differ, shortest first in the assertion message (a byte diff of two
+    long pages shows only where they start to drift apart)."""
+    import difflib
+
+    diff = difflib.unified_diff(local.decode(errors="replace").splitlines(), remote.decode(errors="replace").splitlines(),
+                                "local", "cluster", n=1, lineterm="")
+    return "\n".join(list(diff)[:40])
+
+
 def outputs(folder: Path) -> dict[str, list]:
     """Cell sources and outputs of every autograded notebook (not timings, not execution counts)."""
     def output(o: dict) -> dict:
@@ -329,9 +339,7 @@ def assert_alike(local: dict, remote: dict) -> None:
     assert remote["gradebook"] == local["gradebook"]
     assert remote["feedback"].keys() == local["feedback"].keys()
     for page, mine in local["feedback"].items():
-        theirs = remote["feedback"][page]
-        at = next((i for i, (a, b) in enumerate(zip(mine, theirs)) if a != b), min(len(mine), len(theirs)))
-        assert theirs == mine, (page, mine[at - 300:at + 300], theirs[at - 300:at + 300])
+        assert remote["feedback"][page] == mine, (page, differing_lines(mine, remote["feedback"][page]))
     assert remote["autograded"] == local["autograded"]
     assert remote["table"] == local["table"]
 
