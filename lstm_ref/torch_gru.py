@@ -5,21 +5,20 @@ devices; float32 and float64 both work. The functions are plain tensor code, so 
 autograd can differentiate them too; the hand-written backward functions are what the book
 derives and what :class:`GRUFunction` uses.
 
-``GRU`` is an ``nn.Module`` that is a drop-in for a single-layer ``torch.nn.GRU`` whose
-backward pass is the hand-written BPTT.
+``GRU`` (defined in ``lstm_ref.torch_module``, importable from here) is a drop-in for
+``torch.nn.GRU``: it runs :class:`GRUFunction`, whose backward pass is the hand-written
+BPTT, layer by layer and direction by direction.
 """
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
-from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
+from torch import Tensor
 
 from ._checks import TORCH, check_arrays
 from .gru_params import GRUParams, gru_param_specs
-from .torch_lstm import sigmoid
+from .torch_lstm import _differentiable_backward, _is_batched, sigmoid
 
 __all__ = [
     "GRUParams",
@@ -34,6 +33,7 @@ __all__ = [
     "gru_forward",
     "gru_backward",
     "GRUFunction",
+    "sequence_autograd",
     "GRU",
 ]
 
@@ -282,11 +282,22 @@ def gru_backward(dhs: Tensor | None, cache: SequenceCache, dh_T: Tensor | None =
 
 
 # --- autograd and nn.Module ------------------------------------------------------------------
+def sequence_autograd(x, h0, W_ih, W_hh, b_ih, b_hh):
+    """:class:`GRUFunction`'s outputs ``(hs, h_T)`` from :func:`gru_forward`, plain tensor code
+    that torch autograd differentiates (for second derivatives and batched gradients)."""
+    hs, h_T, _ = gru_forward(x, GRUParams(W_ih, W_hh, b_ih, b_hh), h0)
+    return hs, h_T
+
+
 class GRUFunction(torch.autograd.Function):
     """``torch.autograd`` op whose backward is :func:`gru_backward`, the hand-written BPTT.
 
     ``GRUFunction.apply(x, h0, W_ih, W_hh, b_ih, b_hh) -> (hs, h_T)``, shapes as in
-    :func:`gru_forward`.
+    :func:`gru_forward`: one direction of one layer of :class:`GRU`.
+
+    Its backward is differentiable too: with ``create_graph=True`` (a gradient penalty,
+    ``gradgradcheck``), or with batched gradients (``vmap``), it differentiates
+    :func:`sequence_autograd` with torch autograd instead, so second derivatives are exact.
     """
 
     @staticmethod
@@ -296,73 +307,21 @@ class GRUFunction(torch.autograd.Function):
         return hs, h_T.clone()  # the clone: outputs must not be views of each other
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, dhs, dh_T):
         x, h0, gates, u_ns, hs, *weights = ctx.saved_tensors
+        if torch.is_grad_enabled() or _is_batched(dhs, dh_T):
+            return _differentiable_backward(ctx, sequence_autograd, (x, h0, *weights), (dhs, dh_T))
         cache = SequenceCache(x, h0, gates, u_ns, hs, GRUParams(*weights))
         dx, dh0, grads = gru_backward(dhs.contiguous(), cache, dh_T)
         return (dx, dh0, *grads)
 
 
-class GRU(nn.Module):
-    """Drop-in for a single-layer ``torch.nn.GRU`` whose backward is the hand-written BPTT.
+def __getattr__(name: str):
+    """``torch_gru.GRU``, the drop-in for ``torch.nn.GRU``, lives in ``lstm_ref.torch_module``
+    (it shares the layers, directions and input handling of ``torch_lstm.LSTM``), imported on
+    first use."""
+    if name == "GRU":
+        from .torch_module import GRU
 
-    Same constructor arguments (only ``num_layers=1``, ``bidirectional=False`` and
-    ``dropout=0`` accepted), parameter names (``weight_ih_l0``, ``weight_hh_l0``,
-    ``bias_ih_l0``, ``bias_hh_l0``; ``load_state_dict`` works both ways), initialisation and
-    ``forward(input, h0) -> (output, h_n)``, batched ``(T, N, D)`` (``(N, T, D)`` with
-    ``batch_first``) and unbatched ``(T, D)`` input.
-    """
-
-    def __init__(
-        self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-        batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, device=None, dtype=None,
-    ):
-        super().__init__()
-        for name, value, only in (("num_layers", num_layers, 1), ("bidirectional", bidirectional, False)):
-            if value != only:
-                raise ValueError(f"{name}={value!r} is not supported; lstm_ref.torch_gru.GRU is single-layer ({name}={only!r})")
-        if dropout:
-            raise ValueError(f"dropout={dropout!r} has no effect on a single-layer GRU; expected 0")
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, 1
-        self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, 0.0, False
-        kw = {"device": device, "dtype": dtype}
-        self.weight_ih_l0 = nn.Parameter(torch.empty(3 * hidden_size, input_size, **kw))
-        self.weight_hh_l0 = nn.Parameter(torch.empty(3 * hidden_size, hidden_size, **kw))
-        if bias:
-            self.bias_ih_l0 = nn.Parameter(torch.empty(3 * hidden_size, **kw))
-            self.bias_hh_l0 = nn.Parameter(torch.empty(3 * hidden_size, **kw))
-        else:
-            self.register_parameter("bias_ih_l0", None)
-            self.register_parameter("bias_hh_l0", None)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """U(-1/√H, 1/√H) for every parameter, as ``nn.GRU``."""
-        k = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -k, k)
-
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}" + (", batch_first=True" if self.batch_first else "") + ("" if self.bias else ", bias=False")
-
-    def forward(self, input: Tensor, hx: Tensor | None = None):
-        if not isinstance(input, Tensor) or input.ndim not in (2, 3):
-            got = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
-            raise ValueError(f"input has shape {got}; expected (T, N, D), (N, T, D) with batch_first, or unbatched (T, D)")
-        batched = input.ndim == 3
-        x = input if batched else input.unsqueeze(1)
-        x = x.transpose(0, 1) if (batched and self.batch_first) else x  # (T, N, D)
-        N, H = x.shape[1], self.hidden_size
-        if hx is None:
-            h0 = x.new_zeros((N, H))
-        else:
-            h0 = hx if batched else hx.unsqueeze(1)
-            if tuple(h0.shape) != (1, N, H):
-                raise ValueError(f"h0 has shape {tuple(h0.shape)}; expected (num_layers, N, H) = {(1, N, H)}")
-            h0 = h0[0]
-        zeros = self.weight_ih_l0.new_zeros(3 * H)
-        b_ih, b_hh = (self.bias_ih_l0, self.bias_hh_l0) if self.bias else (zeros, zeros)
-        hs, h_n = GRUFunction.apply(x.contiguous(), h0, self.weight_ih_l0, self.weight_hh_l0, b_ih, b_hh)
-        out = hs.transpose(0, 1) if (batched and self.batch_first) else hs
-        return (out, h_n[None]) if batched else (out.squeeze(1), h_n)  # h_n: (1, N, H) or unbatched (1, H)
+        return GRU
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -406,7 +406,7 @@ class LSTMFunction(torch.autograd.Function):
         x, h0, c0, W_ih, W_hh, b, W_hr, *saved = ctx.saved_tensors
         inputs = (x, h0, c0, W_ih, W_hh, b, W_hr)
         if torch.is_grad_enabled() or _is_batched(dhs, dh_n, dc_n):
-            return _differentiable_backward(ctx, inputs, (dhs, dh_n, dc_n))
+            return _differentiable_backward(ctx, sequence_autograd, inputs, (dhs, dh_n, dc_n), (ctx.lengths,))
         dhs, dh_n, dc_n, dcs = _final_state_gradients(ctx.lengths, saved[0], dhs, dh_n, dc_n)
         dx, dh0, dc0, dW_ih, dW_hh, db, dW_hr = fast_backward(
             dhs, dh_n, dc_n, x, h0, c0, W_ih, W_hh, saved, need_dx=ctx.needs_input_grad[0], W_hr=W_hr, dcs=dcs
@@ -429,18 +429,24 @@ def _final_state_gradients(lengths, hs, dhs, dh_n, dc_n):
     return dhs, None, None, dcs
 
 
-def _differentiable_backward(ctx, inputs, grads):
-    """Gradients of :func:`sequence_autograd` by torch autograd: a graph for double backward, vmap-safe."""
+def _differentiable_backward(ctx, forward, inputs, grads, extra=()):
+    """Gradients of ``forward(*inputs, *extra)`` by torch autograd: a graph for double backward, vmap-safe.
+
+    The backward of an ``autograd.Function`` whose forward computes what the plain tensor
+    code ``forward`` does (:func:`sequence_autograd` for :class:`LSTMFunction`): ``inputs``
+    are its tensor inputs (None where absent), ``grads`` the gradients of its outputs (None
+    where unused), ``extra`` its non-tensor inputs, which get None.
+    """
     create_graph = torch.is_grad_enabled()
     wanted = [k for k, t in enumerate(inputs) if t is not None and ctx.needs_input_grad[k]]
     with torch.enable_grad():
-        outputs = sequence_autograd(*inputs, ctx.lengths)
+        outputs = forward(*inputs, *extra)
         pairs = [(out, g) for out, g in zip(outputs, grads) if g is not None]
         found = torch.autograd.grad(
             [out for out, _ in pairs], [inputs[k] for k in wanted], [g for _, g in pairs],
             create_graph=create_graph, allow_unused=True,
         ) if pairs and wanted else ()
-    result = [None] * (len(inputs) + 1)  # + lengths
+    result = [None] * (len(inputs) + len(extra))
     for k, g in zip(wanted, found):
         result[k] = g
     return tuple(result)

@@ -324,8 +324,8 @@ def test_porting_rejects_what_it_cannot_hold():
         GRUParams.init(2, 3).copy_into(torch.nn.GRU(2, 3, bias=False))
     with pytest.raises(ValueError, match="gate must be one of"):
         GRUParams.init(2, 3).gate("f")
-    with pytest.raises(ValueError, match="num_layers=2 is not supported"):
-        tg.GRU(2, 3, num_layers=2)
+    with pytest.raises(ValueError, match="num_layers must be greater than zero"):
+        tg.GRU(2, 3, num_layers=0)  # as nn.GRU; every nn.GRU configuration: test_dropin_gru.py
     with pytest.raises(ValueError, match=r"h0 has shape \(2, 3\); expected \(num_layers, N, H\)"):
         tg.GRU(2, 3)(torch.zeros(4, 2, 2), torch.zeros(2, 3))
 
