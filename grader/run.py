@@ -215,11 +215,14 @@ def grade_course(course_dir: Path, assignments: list[str] | None = None, opts: O
 
 
 def format_table(rows: list[Row]) -> str:
-    """Plain-text score table, one line per student and assignment, notes below."""
-    head = f"{'student':<20} {'assignment':<14} {'score':>7} {'max':>6}  status"
+    """Plain-text score table, one line per student and assignment, notes below; the name
+    columns as wide as their longest entry (``06_sequence_models`` included)."""
+    ws = max([20, *(len(r.student) for r in rows)])
+    wa = max([14, *(len(r.assignment) for r in rows)])
+    head = f"{'student':<{ws}} {'assignment':<{wa}} {'score':>7} {'max':>6}  status"
     lines = [head, "-" * len(head)]
     for r in rows:
         waiting = f", needs manual grading ({r.pending:g} points pending)" if r.pending else ""
-        lines.append(f"{r.student:<20} {r.assignment:<14} {r.score:>7g} {r.max_score:>6g}  {r.status}{waiting}")
+        lines.append(f"{r.student:<{ws}} {r.assignment:<{wa}} {r.score:>7g} {r.max_score:>6g}  {r.status}{waiting}")
     notes = [f"  {r.student}/{r.assignment}: {n}" for r in rows for n in r.notes]
     return "\n".join(lines + (["", "notes:"] + notes if notes else []))

@@ -327,3 +327,14 @@ def test_strip_grader_leaves_the_test_as_written(tmp_path):
         nb, _ = StripGrader().preprocess(nb, {})
     assert [c.source for c in nb.cells] == ["check(f)"]
     assert nb.cells[0].outputs[0].traceback == ["check.py: wrong"]
+
+
+def test_the_score_table_keeps_its_columns_for_long_names():
+    from grader.run import Row, format_table
+
+    table = format_table([Row("alice", "06_sequence_models", 5, 5), Row("a-student-with-a-long-id", "01_gates", 3, 9)])
+    head, _, *rows = table.splitlines()
+    score_end = head.index("score") + len("score")
+    assert all(row[:score_end].rstrip()[-1].isdigit() and row[score_end] == " " for row in rows), table
+    assert [row.split()[:4] for row in rows] == [["alice", "06_sequence_models", "5", "5"],
+                                                 ["a-student-with-a-long-id", "01_gates", "3", "9"]]
