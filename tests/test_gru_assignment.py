@@ -182,6 +182,7 @@ DIFFERENT = {
     return [g @ W_in, r * back, h_prev * back, g.T @ x, ones @ g, g.T @ (h_prev * r), ones @ g]''',
     # numbers as a learner types them: rounded to four significant digits, or as NumPy values
     "dh_1": "dh_1 = float(f'{grading.numeric.QUESTIONS[\"gru_dh_1\"].expected():.4g}')",
+    "db_hn_1": "db_hn_1 = np.array([grading.numeric.QUESTIONS['gru_db_hn_1'].expected() * 0.998])",
     "db_hn": "db_hn = np.array([grading.numeric.QUESTIONS['gru_db_hn'].expected() * 1.002])",
     "b_z": "b_z = np.float32(4.272)",
 }
@@ -198,7 +199,8 @@ def test_blank_release_gets_nothing():
              for k, v in KEY["05_gru"].items()}
     results = _tests(run_in_process("05_gru", blank))
     assert results and all(results.values()), results
-    numbers = {k for k in results if k in ("test_dh_1", "test_db_hn", "test_b_z")}
+    numbers = {k for k in results if k in ("test_dh_1", "test_db_hn_1", "test_db_hn", "test_b_z")}
+    assert len(numbers) == 4, results
     assert all("not answered yet" in results[k] for k in numbers), results
 
 
@@ -252,7 +254,8 @@ def test_a_hand_computation_with_four_digits_per_step_passes():
     for assignment, values in (("03_bptt", worked.lstm_forward_values), ("05_gru", worked.gru_forward_values)):
         rounded = {k: float(f"{v:.4g}") for k, v in values().items()}
         namespace = {"np": np, "case": worked.LSTM_CASE if assignment == "03_bptt" else worked.GRU_CASE, "v": rounded}
-        ids = ("dc_1", "dW_hf", "half_life") if assignment == "03_bptt" else ("dh_1", "db_hn", "b_z")
+        ids = (("dc_1", "dW_hf_1", "dW_hf", "half_life") if assignment == "03_bptt"
+               else ("dh_1", "db_hn_1", "db_hn", "b_z"))
         for grade_id in ids:
             exec(KEY[assignment][grade_id], namespace)
         for grade_id, question in zip(ids, [q for q in numeric.QUESTIONS if q.startswith(assignment[3:7])]):
@@ -269,3 +272,44 @@ def test_the_worked_cases_are_not_the_books():
     assert worked.LSTM_CASE.W_ih != tuple(hand_bptt.W_IH[k] for k in "ifgo")
     assert (worked.LSTM_CASE.h0, worked.LSTM_CASE.c0) != (0.0, 0.0)
     assert math.isclose(numeric.QUESTIONS["bptt_half_life"].expected(), math.log(2) / -math.log(1 / (1 + math.exp(-3))))
+
+
+#: 03_bptt §5 answered with the learner's own backward step from §1, which the notebook allows
+#: (they wrote it): right, so full marks, although no number is typed in by hand.
+OWN_BACKWARD_03 = {
+    "dc_1": '''params = LSTMParams(np.array(case.W_ih)[:, None], np.array(case.W_hh)[:, None], np.array(case.b))
+x, h0, c0 = np.array(case.x).reshape(2, 1, 1), np.full((1, 1), case.h0), np.full((1, 1), case.c0)
+hs, _, seq = lstm_forward(x, params, h0, c0)
+
+
+def step(t):
+    i, f, g, o = np.split(seq.gates[t], 4, axis=1)
+    prev = (seq.hs[t - 1], seq.cs[t - 1]) if t else (h0, c0)
+    return StepCache(seq.x[t], *prev, i, f, g, o, seq.tanh_cs[t], params)
+
+
+_, dh_msg, dc_msg, grads2 = lstm_step_backward(hs[1] - case.y[1], np.zeros((1, 1)), step(1))
+dh1 = hs[0] - case.y[0] + dh_msg
+dc_1 = (dh1 * seq.gates[0, :, 3:4] * (1 - seq.tanh_cs[0] ** 2) + dc_msg).item()''',
+    "dW_hf_1": "grads1 = lstm_step_backward(dh1, dc_msg, step(0))[3]\ndW_hf_1 = grads1.W_hh[1, 0]",
+    "dW_hf": "dW_hf = grads1.W_hh[1, 0] + grads2.W_hh[1, 0]",
+    "half_life": "half_life = np.log(0.5) / np.log(1 / (1 + np.exp(-3)))",
+}
+
+
+def test_numbers_from_the_learners_own_backward_pass_get_full_marks():
+    results = _tests(run_in_process("03_bptt", {**KEY["03_bptt"], **OWN_BACKWARD_03}))
+    numbers = {f"test_{k}" for k in OWN_BACKWARD_03}
+    assert numbers <= set(results), results
+    assert {k: v for k, v in results.items() if v} == {}
+
+
+def test_a_value_that_two_slips_give_names_both():
+    """In a one-unit case two slips can land on the same number: the feedback names each."""
+    both = worked.lstm_dW_hf_step(worked.LSTM_CASE, 1)  # step 2's term; also δc_1 without its cell lane
+    assert abs(both - worked.lstm_dc_1(c_lane=False) * worked.lstm_dW_hf_step() / worked.lstm_dc_1()) < 1e-3
+    with pytest.raises(AssertionError) as err:
+        check_number(both, "bptt_dW_hf_1")
+    message = " ".join(str(err.value).split())
+    assert "Likely mistake: dc not accumulated from the future step" in message
+    assert "Or: step 2's term" in message

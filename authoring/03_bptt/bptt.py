@@ -16,7 +16,7 @@
 # $t + 1$ sends back to step $t$ are the two messages $\delta^{+} h_t$ and $\delta^{+} c_t$:
 # the parts of $\delta h_t$ and $\delta c_t$ that arrive through step $t + 1$.
 #
-# Section 5 asks for three numbers you compute by hand from a small case. Validate with
+# Section 5 asks for four numbers you compute by hand from a small case. Validate with
 # `nbgrader validate bptt.ipynb`; question 4 is graded by hand.
 
 # %% [readonly] id=setup
@@ -165,8 +165,9 @@ grading.check_numerical_gradient(numerical_gradient, hidden=True)
 
 # %% [markdown]
 # Now check your BPTT with it on a small problem. The loss is
-# $L = \sum_t \sum_{n, j} w_{t,n,j}\, h_{t,n,j}$ for a fixed random `w`, so
-# $\partial L / \partial h_t = w_t$, passed as `dhs`. With $h = 10^{-5}$, relative errors
+# $L = \sum_t \ell_t$ with $\ell_t = \sum_{n, j} w_{t,n,j}\, h_{t,n,j}$ for a fixed random
+# `w`, so the loss's own term at step $t$ is $\partial \ell_t / \partial h_t = w_t$, passed as
+# `dhs`. With $h = 10^{-5}$, relative errors
 # below $10^{-5}$ mean your gradients are right: the answer key reaches $10^{-7}$ at worst
 # (on `dW_hh`, whose entries near zero make the relative error large), while a backward pass
 # with one mistake in it gives errors of $10^{-2}$ or more.
@@ -220,8 +221,10 @@ for name, value, analytic in [("x", x, dx), ("W_ih", params.W_ih, grads.W_ih), (
 # ($H = D = 1$), two steps, one number per gate and matrix. The cell below prints the case
 # and its forward pass. Compute the answers with pencil and paper or with Python as a
 # calculator, from these numbers and the chapter's equations; keep four significant digits
-# in each intermediate value (answers within 0.5 % are accepted). Running `lstm_backward` on
-# the case would give you one of the numbers without the skill this section is about.
+# in each intermediate value (answers within 0.5 % are accepted). You may call your own
+# `lstm_step_backward` to check yourself; calling `lstm_ref`'s backward functions instead
+# would skip the skill this section is about, which is why (a) and (b) ask for quantities
+# that no function returns as such.
 
 # %% [readonly] id=worked_case
 case = grading.worked.LSTM_CASE
@@ -252,21 +255,36 @@ dc_1 = dh1 * v["o1"] * (1 - v["tanh_c1"] ** 2) + v["f2"] * dc2  # through h_1 + 
 grading.check_number(dc_1, "bptt_dc_1")
 
 # %% [markdown]
-# **(b)** $\partial L / \partial W_{hf}$, the gradient of the forget gate's recurrent
-# weight (the $f$ entry of $W_{hh}$).
+# **(b)** The forget gate's recurrent weight $W_{hf}$ (the $f$ entry of $W_{hh}$) is used at
+# both steps, so its total derivative $\delta W_{hf} = \mathrm{d}L/\mathrm{d}W_{hf}$ is a sum
+# of one term per step, $\delta a^f_t\, h_{t-1}$ (eq:bptt-dW), where $\delta a^f_t$ is the
+# total derivative of $L$ with respect to the forget gate's pre-activation at step $t$. Give
+# step 1's term, $\delta a^f_1\, h_0$. No function of `lstm_ref` returns it on its own.
+
+# %% [solution] id=dW_hf_1
+dW_hf_1 = None  # replace None by your number
+### BEGIN SOLUTION
+da_f1 = dc_1 * case.c0 * v["f1"] * (1 - v["f1"])  # δf_1 = δc_1 c_0, then σ'
+dW_hf_1 = da_f1 * case.h0  # ∂a^f_1/∂W_hf = h_0
+### END SOLUTION
+
+# %% [tests] id=test_dW_hf_1 points=2
+grading.check_number(dW_hf_1, "bptt_dW_hf_1")
+
+# %% [markdown]
+# **(c)** $\delta W_{hf}$ itself, summed over both steps.
 
 # %% [solution] id=dW_hf
 dW_hf = None  # replace None by your number
 ### BEGIN SOLUTION
-da_f1 = dc_1 * case.c0 * v["f1"] * (1 - v["f1"])  # δf_1 = δc_1 c_0
 dW_hf = da_f1 * case.h0 + da2["f"] * v["h1"]  # one weight, two uses: Σ_t δa^f_t h_{t-1}
 ### END SOLUTION
 
-# %% [tests] id=test_dW_hf points=3
+# %% [tests] id=test_dW_hf points=1
 grading.check_number(dW_hf, "bptt_dW_hf")
 
 # %% [markdown]
-# **(c)** An untrained LSTM has forget-gate bias $b_f = 3$ and weights near zero. After how
+# **(d)** An untrained LSTM has forget-gate bias $b_f = 3$ and weights near zero. After how
 # many steps has the cell path kept half of a gradient? (A number of steps, not rounded to
 # an integer.)
 

@@ -6,12 +6,12 @@
 # gradients: the GRU's step and its pass over a sequence, then its backpropagation through
 # time, derived from the forward equations the way the chapter *Backpropagation through
 # time* derives the LSTM's. Section 5 asks for a backward pass that the book does not derive
-# at all, and section 6 for numbers you compute by hand from a small case.
+# at all, and section 6 for four numbers you compute by hand from a small case.
 #
 # Everything is graded against `lstm_ref`'s GRU on the same random inputs, and every
 # backward pass also against centred differences of `lstm_ref`'s forward pass. The chapter
-# folds its backward reference code away: derive first, and open it only to compare. Do
-# not call `lstm_ref.numpy_gru`'s or `lstm_ref.torch_gru`'s functions, `lstm_ref.gradcheck`
+# gives the equations and their shapes, not `lstm_ref`'s GRU code: what you write comes from
+# the equations. Do not call `lstm_ref.numpy_gru`'s or `lstm_ref.torch_gru`'s functions, `lstm_ref.gradcheck`
 # or torch's autograd from your answers: an answer that does gets no points. The classes
 # `StepCache` and `SequenceCache` imported below are yours to use.
 #
@@ -237,8 +237,10 @@ for name, value, analytic in [("x", x, dx), *((k, v, getattr(grads, k)) for k, v
 # $L = \tfrac12 (h_1 - y_1)^2 + \tfrac12 (h_2 - y_2)^2$. The cell prints the case and its
 # forward pass. Compute the answers with pencil and paper or with Python as a calculator,
 # from these numbers and the equations; keep four significant digits in each intermediate
-# value (answers within 0.5 % are accepted). Running a backward pass of `lstm_ref` on the
-# case would give two of the numbers without the skill this section is about.
+# value (answers within 0.5 % are accepted). You may call your own backward functions
+# from sections 3 and 4 to check yourself; calling `lstm_ref`'s instead would skip the skill
+# this section is about, which is why (a) and (b) ask for quantities that no function
+# returns as such.
 
 # %% [readonly] id=worked_case
 case = grading.worked.GRU_CASE
@@ -266,21 +268,35 @@ dh_1 = (v["h1"] - case.y[0]) + direct + W_hr * da_r2 + W_hz * da_z2 + W_hn * v["
 grading.check_number(dh_1, "gru_dh_1")
 
 # %% [markdown]
-# **(b)** $\partial L / \partial b_{hn}$, the gradient of the candidate's recurrent bias,
-# summed over both steps.
+# **(b)** The candidate's recurrent bias $b_{hn}$ (the $n$ entry of $b_{hh}$) is used at both
+# steps, so its total derivative $\delta b_{hn} = \mathrm{d}L/\mathrm{d}b_{hn}$ is a sum of one
+# term per step (eq:gru-bptt-dW). Give step 1's term: the part of $\delta b_{hn}$ that reaches
+# $b_{hn}$ through its use at step 1. No function of `lstm_ref` returns it on its own.
+
+# %% [solution] id=db_hn_1
+db_hn_1 = None  # replace None by your number
+### BEGIN SOLUTION
+da_n1 = dh_1 * (1 - v["z1"]) * (1 - v["n1"] ** 2)  # δa^n_1 = δn_1 (1 - n_1²)
+db_hn_1 = v["r1"] * da_n1  # b_hn sits inside r ⊙ (...)
+### END SOLUTION
+
+# %% [tests] id=test_db_hn_1 points=1
+grading.check_number(db_hn_1, "gru_db_hn_1")
+
+# %% [markdown]
+# **(c)** $\delta b_{hn}$ itself, summed over both steps.
 
 # %% [solution] id=db_hn
 db_hn = None  # replace None by your number
 ### BEGIN SOLUTION
-da_n1 = dh_1 * (1 - v["z1"]) * (1 - v["n1"] ** 2)
-db_hn = v["r1"] * da_n1 + v["r2"] * da_n2  # b_hn sits inside r ⊙ (...)
+db_hn = v["r1"] * da_n1 + v["r2"] * da_n2  # r_t δa^n_t at both steps
 ### END SOLUTION
 
-# %% [tests] id=test_db_hn points=2
+# %% [tests] id=test_db_hn points=1
 grading.check_number(db_hn, "gru_db_hn")
 
 # %% [markdown]
-# **(c)** A GRU unit whose update gate stays at $z_t = \sigma(b_z)$ (weights near zero).
+# **(d)** A GRU unit whose update gate stays at $z_t = \sigma(b_z)$ (weights near zero).
 # Which bias $b_z$ makes the gradient along the direct path fall to half in 50 steps?
 
 # %% [solution] id=b_z
