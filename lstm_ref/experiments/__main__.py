@@ -32,7 +32,10 @@ Translating dates (``seq2seq --help``) and captioning synthetic scenes (``captio
     python -m lstm_ref.experiments seq2seq --seeds 2 --out results/seq2seq_dates.json
     python -m lstm_ref.experiments captioning --seeds 2 --out results/captioning.json
 
-Runs on CUDA when a GPU is present (``--device`` overrides); never needs one.
+``adding`` and ``temporal-order`` run on CUDA when a GPU is present (``--device``
+overrides); the other experiments run on the CPU. None needs a GPU. The package docstring
+(``lstm_ref/experiments/__init__.py``) lists every experiment with the command that made
+its file in ``results/`` and how long it took.
 """
 from __future__ import annotations
 
