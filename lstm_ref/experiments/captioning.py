@@ -17,7 +17,6 @@ command and the machine's load, and is rewritten after every run.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import platform
@@ -35,6 +34,7 @@ from ..captioning import (
     Captioner, check_pairs, corpus_bleu, exact_match, generate, make_batch, most_frequent_caption, random_scene,
     slot_accuracy, train_captioner,
 )
+from .report import load_average, utc_now, write_result
 
 __all__ = ["CaptionConfig", "held_out_sets", "score", "run_one", "run_captioning", "main"]
 
@@ -137,10 +137,10 @@ def run_captioning(cfg: CaptionConfig, seeds: list[int], out: str | Path, comman
     sets = held_out_sets(cfg)
     result = {
         "command": command,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "environment": {"torch": torch.__version__, "python": platform.python_version(), "device": "cpu",
                         "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-                        "load_average_at_start": [round(v, 2) for v in os.getloadavg()]},
+                        "load_average_at_start": load_average()},
         "config": asdict(cfg), "seeds": {"test": TEST_SEED, "novel": NOVEL_SEED, "samples": SAMPLE_SEED},
         "sample_captions": sets["samples"][1], "baseline": _baseline(cfg, sets), "runs": [],
     }
@@ -148,9 +148,8 @@ def run_captioning(cfg: CaptionConfig, seeds: list[int], out: str | Path, comman
         previous = [r for r in done if (r["seed"], r["config"]) == (seed, asdict(cfg))]
         result["runs"].append(previous[0] if previous else run_one(cfg, seed, sets, progress))
         result["summary"] = summarise(result["runs"], result["baseline"])
-        result["environment"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1) + "\n")
+        result["environment"]["load_average_at_end"] = load_average()
+        write_result(out, result)
     return result
 
 

@@ -15,8 +15,6 @@ and report (the last 10 %).
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
 import os
 import platform
 import shlex
@@ -28,6 +26,7 @@ from pathlib import Path
 import torch
 
 from .. import apps, interpret
+from .report import load_average, utc_now, write_result
 
 __all__ = ["CellsConfig", "split_text", "measure_units", "run_cells", "main"]
 
@@ -79,7 +78,7 @@ def measure_units(model, vocab, parts: dict[str, str], k: int) -> dict[str, list
 def run_cells(cfg: CellsConfig, out: str | Path, command: str, text_path: Path = DATA,
               progress: bool = True) -> dict:
     """Train, measure the trained and the untrained model, write ``out`` and the weights."""
-    load = [round(x, 2) for x in os.getloadavg()]  # the machine may be shared: say how busy
+    load = load_average()  # the machine may be shared: say how busy
     text = Path(text_path).read_text()
     vocab = apps.CharVocab.from_text(text)  # every character of the whole text: stable ids
     parts = split_text(text, cfg)
@@ -96,11 +95,11 @@ def run_cells(cfg: CellsConfig, out: str | Path, command: str, text_path: Path =
     torch.save(model.state_dict(), weights)
     result = {
         "command": command,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "environment": {"torch": torch.__version__, "python": platform.python_version(),
                         "threads": torch.get_num_threads(), "machine": platform.machine(),
                         "cpus": os.cpu_count(), "load_average_at_start": load,
-                        "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+                        "load_average_at_end": load_average()},
         "config": asdict(cfg),
         "text": {"path": f"data/{Path(text_path).name}", "vocab": vocab.chars,
                  **{name: len(part) for name, part in parts.items()}},
@@ -111,7 +110,7 @@ def run_cells(cfg: CellsConfig, out: str | Path, command: str, text_path: Path =
         "trained": measure_units(model, vocab, parts, cfg.top_k),
         "untrained": untrained,
     }
-    out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    write_result(out, result, ensure_ascii=False)
     return result
 
 

@@ -15,7 +15,6 @@ every run, so an interrupted sweep keeps what it finished (``--resume`` skips th
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import platform
@@ -33,6 +32,7 @@ from tqdm.auto import tqdm
 from ..apps import CharLM, CharVocab, char_batches, char_loss, unigram_loss
 from ..torch_gru import GRU
 from ..train import TASKS, SequenceModel, TrainConfig, build_model, train
+from .report import load_average, utc_now, write_result
 
 __all__ = [
     "CharGRU", "GRUTrainConfig", "build_gru_model", "count_parameters", "equal_size_hidden",
@@ -130,16 +130,11 @@ def _run_key(config: dict) -> tuple:
 def _header(command: str) -> dict:
     return {
         "command": command,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "environment": {"torch": torch.__version__, "python": platform.python_version(), "device": "cpu",
                         "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-                        "load_average_at_start": [round(v, 2) for v in os.getloadavg()]},
+                        "load_average_at_start": load_average()},
     }
-
-
-def _write(out: Path, result: dict) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
 
 
 def run_adding(
@@ -181,8 +176,8 @@ def run_adding(
                 model = build_gru_model(D, H, n_out, update_bias)
             result["runs"].append(train(cfg, device="cpu", progress=progress, model=model)[1])
         result["summary"] = summarise_adding(result["runs"])
-        result["environment"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-        _write(out, result)
+        result["environment"]["load_average_at_end"] = load_average()
+        write_result(out, result)
     return result
 
 
@@ -288,8 +283,8 @@ def run_charlm(
             result["runs"].append({"model": cell, "seed": seed, "settings": settings,
                                    "held_out": record["held_out_curve"][-1][1], **record})
         result["summary"] = summarise_charlm(result["runs"])
-        result["environment"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-        _write(out, result)
+        result["environment"]["load_average_at_end"] = load_average()
+        write_result(out, result)
     return result
 
 

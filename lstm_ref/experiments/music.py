@@ -16,8 +16,6 @@ Writes the JSON with the command that made it, and the weights beside it::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
 import os
 import platform
 import shlex
@@ -32,6 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .. import apps, music
+from .report import load_average, utc_now, write_result
 
 __all__ = ["MusicConfig", "prepare", "baselines", "train_events", "run_music", "main"]
 
@@ -111,11 +110,11 @@ def train_events(model, ids: dict, cfg: MusicConfig, progress: bool = True) -> l
 
 def run_music(cfg: MusicConfig, out: str | Path, command: str, data: Path = DATA, progress: bool = True) -> dict:
     """Baselines, training and the test loss; writes ``out`` and ``<stem>_lstm.pt``."""
-    load = [round(x, 2) for x in os.getloadavg()]  # the machine may be shared: say how busy
+    load = load_average()  # the machine may be shared: say how busy
     vocab, ids, names = prepare(data, cfg.split_seed)
     result = {
         "command": command,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "environment": {"torch": torch.__version__, "python": platform.python_version(),
                         "threads": torch.get_num_threads(), "machine": platform.machine(),
                         "cpus": os.cpu_count(), "load_average_at_start": load},
@@ -130,14 +129,14 @@ def run_music(cfg: MusicConfig, out: str | Path, command: str, data: Path = DATA
     start = time.perf_counter()
     result["curve"] = train_events(model, ids, cfg, progress)
     result["train_seconds"] = round(time.perf_counter() - start, 1)
-    result["environment"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["environment"]["load_average_at_end"] = load_average()
     # the LSTM predicts test[1:]; the baselines test[2:]: score it on the same events
     result["lstm_test"] = round(_loss_from(model, ids["test"], first=2), 4)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     result["weights"] = out.stem + "_lstm.pt"
     torch.save(model.state_dict(), out.with_name(result["weights"]))
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(out, result)
     return result
 
 

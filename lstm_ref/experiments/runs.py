@@ -7,7 +7,6 @@ The file is rewritten after every run: an interrupted sweep keeps what it finish
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import platform
 import statistics
@@ -19,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..train import MODELS, TrainConfig, train
+from .report import utc_now, write_result
 
 __all__ = ["PAPER_1997_ADDING", "ModelSpec", "parse_model", "run_label", "run_sweep", "summarise"]
 
@@ -91,7 +91,7 @@ def run_sweep(
         done = {_key(r): r for r in json.loads(out.read_text())["runs"]}
     result = {
         "command": command,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "environment": {"torch": torch.__version__, "python": platform.python_version(),
                         "device": str(device or "cpu"), "threads": torch.get_num_threads()},
         "base_config": asdict(base),
@@ -109,8 +109,7 @@ def run_sweep(
                 record["weights"] = _weights(model)
             result["runs"].append(record)
         result["summary"] = summarise(result["runs"])
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1) + "\n")
+        write_result(out, result)
     return result
 
 

@@ -17,7 +17,6 @@ every run (``--resume`` keeps finished runs).
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import platform
@@ -34,6 +33,7 @@ import torch
 from ..seq2seq import (
     DatePair, DateTranslator, exact_match, rule_parse, sample_pairs, split_dates, train_translator, translate,
 )
+from .report import load_average, utc_now, write_result
 
 __all__ = ["DatesConfig", "score", "run_one", "run_dates", "main"]
 
@@ -132,10 +132,10 @@ def summarise(runs: list[dict], baseline: dict) -> list[dict]:
 def _header(command: str, cfg: DatesConfig) -> dict:
     return {
         "command": command,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "environment": {"torch": torch.__version__, "python": platform.python_version(), "device": "cpu",
                         "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-                        "load_average_at_start": [round(v, 2) for v in os.getloadavg()]},
+                        "load_average_at_start": load_average()},
         "config": asdict(cfg),
     }
 
@@ -153,9 +153,8 @@ def run_dates(cfg: DatesConfig, models: list[str], seeds: list[int], out: str | 
             previous = [r for r in done if (r["model"], r["seed"], r["config"]) == (name, seed, asdict(cfg))]
             result["runs"].append(previous[0] if previous else run_one(cfg, name, seed, train, test, progress))
             result["summary"] = summarise(result["runs"], result["baseline"])
-            result["environment"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(result, indent=1) + "\n")
+            result["environment"]["load_average_at_end"] = load_average()
+            write_result(out, result)
     return result
 
 

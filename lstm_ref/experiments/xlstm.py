@@ -16,7 +16,6 @@ A model is ``lstm``, ``slstm`` or ``mlstm``, optionally ``:H`` for its own hidde
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import platform
 import shlex
@@ -33,6 +32,7 @@ from tqdm.auto import tqdm
 from ..tasks import associative_recall, make_generator
 from ..train import SequenceModel
 from ..xlstm import MLSTM, SLSTM
+from .report import utc_now, write_result
 
 __all__ = ["XLSTM_MODELS", "RecallConfig", "build_recall_model", "parse_recall_model", "state_size",
            "train_recall", "run_recall", "summarise_recall", "main"]
@@ -200,7 +200,7 @@ def run_recall(base: RecallConfig, models: list[tuple[str, int]], Ps: list[int],
     done = json.loads(out.read_text())["runs"] if resume and out.exists() else []
     result = {
         "command": command,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "environment": {"torch": torch.__version__, "python": platform.python_version(), "device": "cpu",
                         "threads": torch.get_num_threads(), "machine": platform.machine()},
         "base_config": asdict(base),
@@ -212,8 +212,7 @@ def run_recall(base: RecallConfig, models: list[tuple[str, int]], Ps: list[int],
         previous = [r for r in done if r["config"] == asdict(cfg)]
         result["runs"].append(previous[0] if previous else train_recall(cfg, progress)[1])
         result["summary"] = summarise_recall(result["runs"])
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1) + "\n")
+        write_result(out, result)
     return result
 
 
