@@ -267,3 +267,13 @@ MISTAKES += [
     _m("order-model-fixed-step", "06_sequence_models", "model", "return self.head(hs[-1])", "return self.head(hs[T - 1])",
        "test_model", "reads a fixed step, not the last one"),
 ]
+
+# --- issue 16: numbers by hand in assignment 1 --------------------------------------------------------
+MISTAKES += [
+    _m("gates-number-b-f-gate-value", "01_gates", "b_f", "b_f = np.log(0.95 / (1 - 0.95))", "b_f = 0.95", "test_b_f",
+       "the gate's value given, not its bias"),
+    _m("gates-number-c-one-step", "01_gates", "c_limit", "c_limit = 0.6 * 0.7 / (1 - 0.75)", "c_limit = 0.6 * 0.7",
+       "test_c_limit test_h_limit", "one step"),
+    _m("gates-number-h-no-tanh", "01_gates", "h_limit", "0.5 * np.tanh(c_limit)", "0.5 * c_limit", "test_h_limit",
+       "tanh missing on c"),
+]

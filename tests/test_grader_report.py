@@ -331,14 +331,14 @@ def test_lms_exports(report):
     with open(report / "canvas.csv", newline="") as f:
         canvas = list(csv.reader(f))
     assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "01_gates", "03_bptt"]
-    assert canvas[1] == ["    Points Possible", "", "", "", "", "9", "15"]  # 03: 9 + 6 for the numbers by hand
+    assert canvas[1] == ["    Points Possible", "", "", "", "", "15", "15"]  # 01 and 03: 9 + 6 for the numbers by hand
     by_login = {r[3]: r for r in canvas[2:]}
-    assert by_login["alice"][0] == "Liddell, Alice" and by_login["alice"][5:] == ["9", "15"]
+    assert by_login["alice"][0] == "Liddell, Alice" and by_login["alice"][5:] == ["15", "15"]
     assert by_login["gina"][6] == ""  # nothing submitted: no grade, not 0
     moodle = read_csv(report / "moodle.csv")
     assert list(moodle[0]) == ["First name", "Last name", "Username", "Email address", "01_gates", "03_bptt"]
     alice = next(r for r in moodle if r["Username"] == "alice")
-    assert (alice["Email address"], alice["01_gates"]) == ("alice@example.org", "9")
+    assert (alice["Email address"], alice["01_gates"]) == ("alice@example.org", "15")
 
 
 def test_page_is_offline_with_inline_plots(report):

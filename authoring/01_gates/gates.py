@@ -210,3 +210,50 @@ grading.check_function(lstm_step, "lstm_step")
 ### BEGIN HIDDEN TESTS
 grading.check_function(lstm_step, "lstm_step", hidden=True)
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 5. Numbers by hand
+#
+# **Book:** *The LSTM cell*, equations (eq:forget-gate), (eq:cell-state) and
+# (eq:hidden-state), `book/cell.html#equation-eq-cell-state`.
+#
+# Three numbers that no function above returns: compute each with pencil and paper or with
+# Python as a calculator (`np.log`, `np.tanh`), from the equations. Answers within 0.5 %
+# are accepted.
+#
+# **(a)** A unit's weights are near zero, so its forget gate is $f_t = \sigma(b_f)$ at every
+# step. Which bias $b_f$ makes the cell keep exactly 95 % of $c_{t-1}$ at each step?
+
+# %% [solution] id=b_f
+b_f = None  # replace None by your number
+### BEGIN SOLUTION
+b_f = np.log(0.95 / (1 - 0.95))  # σ(b_f) = 0.95
+### END SOLUTION
+
+# %% [tests] id=test_b_f points=2
+grading.check_number(b_f, "gates_b_f")
+
+# %% [markdown]
+# **(b)** Another unit has the same gate values at every step, $f_t = 0.75$, $i_t = 0.6$,
+# $g_t = 0.7$, and starts from $c_0 = 0$. What value does $c_t$ approach as $t$ grows?
+
+# %% [solution] id=c_limit
+c_limit = None  # replace None by your number
+### BEGIN SOLUTION
+c_limit = 0.6 * 0.7 / (1 - 0.75)  # the fixed point of c = f c + i g
+### END SOLUTION
+
+# %% [tests] id=test_c_limit points=2
+grading.check_number(c_limit, "gates_c_limit")
+
+# %% [markdown]
+# **(c)** The same unit's output gate is $o_t = 0.5$. What value does $h_t$ approach?
+
+# %% [solution] id=h_limit
+h_limit = None  # replace None by your number
+### BEGIN SOLUTION
+h_limit = 0.5 * np.tanh(c_limit)  # h = o tanh(c) at the limit of c
+### END SOLUTION
+
+# %% [tests] id=test_h_limit points=2
+grading.check_number(h_limit, "gates_h_limit")

@@ -88,7 +88,64 @@ def _update_bias_wrong(k: float) -> list[tuple[Named, float]]:
     ]
 
 
+# --- assignment 1: a gate's bias, and where a cell with constant gates settles ---------------------
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+def _keep_bias_wrong(keep: float) -> list[tuple[Named, float]]:
+    return [
+        (Named("the gate's value given, not its bias: f = σ(b_f), so b_f = ln(f / (1 − f))", "f"), keep),
+        (Named("the share forgotten taken for the share kept: f_t multiplies c_{t-1}, so σ(b_f) is the share "
+               "kept", "c"), _logit(1.0 - keep)),
+        (Named("tanh where σ belongs: the forget gate is σ(b_f), whose inverse is ln(f / (1 − f))", "f"),
+         math.atanh(keep)),
+        (Named("the logarithm of the share, not its logit: σ(b_f) = f gives b_f = ln(f / (1 − f))", "f"),
+         math.log(keep)),
+    ]
+
+
+#: The unit of questions (b) and (c): constant gate values, c_0 = 0.
+_GATES = {"f": 0.75, "i": 0.6, "g": 0.7, "o": 0.5}
+
+
+def _c_limit(f: float, i: float, g: float) -> float:
+    """The fixed point of c = f c + i g (eq:cell-state), which c_t approaches from any c_0 when f < 1."""
+    return i * g / (1.0 - f)
+
+
+def _c_limit_wrong() -> list[tuple[Named, float]]:
+    f, i, g = _GATES["f"], _GATES["i"], _GATES["g"]
+    return [
+        (Named("one step only: c_1 = i g; c_t keeps adding i g while f shrinks what it holds, so it "
+               "settles where c = f c + i g", "c"), i * g),
+        (Named("c is not bounded by 1: only h = o ⊙ tanh(c) is; c_t = f c_{t-1} + i g has no squashing", "c"), 1.0),
+        (Named("tanh applied to c: c_t = f c_{t-1} + i g has no squashing (h is o ⊙ tanh(c))", "c"),
+         math.tanh(_c_limit(f, i, g))),
+        (Named("divided by f, not by 1 − f: at the limit c = f c + i g, so c = i g / (1 − f)", "c"), i * g / f),
+        (Named("f and i swapped: c_t = f ⊙ c_{t-1} + i ⊙ g", "c"), _c_limit(i, f, g)),
+    ]
+
+
+def _h_limit_wrong() -> list[tuple[Named, float]]:
+    f, i, g, o = (_GATES[k] for k in "figo")
+    c = _c_limit(f, i, g)
+    return [
+        (Named("tanh missing on c: h = o ⊙ tanh(c)", "h"), o * c),
+        (Named("o missing: h = o ⊙ tanh(c)", "h"), math.tanh(c)),
+        (Named("c taken as capped at 1: only h is bounded; c settles at i g / (1 − f)", "c"), o * math.tanh(1.0)),
+        (Named("one step's c_1 = i g used: h approaches o tanh of the value c approaches", "c"), o * math.tanh(i * g)),
+    ]
+
+
 QUESTIONS = {
+    "gates_b_f": Question("b_f", "the forget-gate bias that keeps 95 % of the cell per step", "f",
+                          lambda: _logit(0.95), lambda: _keep_bias_wrong(0.95)),
+    "gates_c_limit": Question("c_limit", "the value c_t approaches with f = {f}, i = {i}, g = {g}".format(**_GATES), "c",
+                              lambda: _c_limit(_GATES["f"], _GATES["i"], _GATES["g"]), _c_limit_wrong),
+    "gates_h_limit": Question("h_limit", "the value h_t approaches with o = {o} at that limit".format(**_GATES), "h",
+                              lambda: _GATES["o"] * math.tanh(_c_limit(_GATES["f"], _GATES["i"], _GATES["g"])),
+                              _h_limit_wrong),
     "bptt_dc_1": Question("dc_1", "δc_1, the total derivative of L with respect to c_1", "dc",
                           worked.lstm_dc_1, worked.lstm_dc_1_wrong),
     "bptt_dW_hf_1": Question("dW_hf_1", "step 1's term δa^f_1 h_0 of δW_hf", "dW",
