@@ -70,12 +70,13 @@ class _DropIn:
     """
 
     _input_error: type[Exception]
+    _cpu_autocast = True  # torch has an autocast rule for the op on the CPU (aten::lstm has)
 
     def forward(self, input, hx=None):
         x, batch = _time_major(self, input)  # (T, N, D)
         states = _initial_states(self, x, hx, batch)  # h0 (and c0), (L·K, N, ·)
         device_type = x.device.type
-        cast = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
+        cast = _compute_dtype(self, x)
         with torch.autocast(device_type, enabled=False):
             x, *states = (_autocast(t, cast) for t in (x, *states))
             _check_dtypes(self, x, states, cast)
@@ -143,6 +144,7 @@ class GRU(_DropIn, nn.GRU):
     """
 
     _input_error = GRUInputError
+    _cpu_autocast = False  # aten::gru has none: on the CPU, nn.GRU keeps the input's dtype
 
     def __init__(
         self,
@@ -273,6 +275,22 @@ def _initial_states(m: _DropIn, x: Tensor, hx, batch: _Batch) -> list[Tensor]:
     return states
 
 
+def _compute_dtype(m: _DropIn, x: Tensor) -> torch.dtype | None:
+    """The dtype the layers compute in under autocast; None when autocast is off.
+
+    Autocast's (lower precision) dtype where torch has an autocast rule for the module's
+    op: the LSTM's, and on CUDA also the GRU's (cuDNN's). On the CPU ``aten::gru`` has none,
+    so ``nn.GRU`` keeps a float32, float16 or bfloat16 input's dtype (only its inner matrix
+    products are rounded to autocast's), and ours computes in that dtype.
+    """
+    device_type = x.device.type
+    if not torch.is_autocast_enabled(device_type):
+        return None
+    if device_type == "cpu" and not m._cpu_autocast and x.dtype != torch.float64:
+        return x.dtype
+    return torch.get_autocast_dtype(device_type)
+
+
 def _autocast(t: Tensor, dtype: torch.dtype | None) -> Tensor:
     """``t`` in autocast's dtype if autocast would cast it (floating point, not float64)."""
     if dtype is None or not t.is_floating_point() or t.dtype == torch.float64:
@@ -281,11 +299,12 @@ def _autocast(t: Tensor, dtype: torch.dtype | None) -> Tensor:
 
 
 def _check_dtypes(m: _DropIn, x: Tensor, states: list[Tensor], cast) -> None:
-    """The states in the input's dtype; under autocast, the input in the weights' cast dtype."""
-    if cast is not None and x.dtype != _autocast(m.weight_ih_l0, cast).dtype:
+    """The states in the input's dtype; under autocast, the input in the dtype the weights compute in."""
+    weight = _autocast(m.weight_ih_l0, cast)
+    if cast is not None and x.dtype != weight.dtype:
         raise m._input_error(
-            f"input has dtype {x.dtype} under autocast({cast}); expected a dtype autocast casts "
-            f"to {cast} (float32, float16 or bfloat16), as the weights are"
+            f"input has dtype {x.dtype} under autocast({torch.get_autocast_dtype(x.device.type)}); "
+            f"expected {weight.dtype}, the dtype the weights ({m.weight_ih_l0.dtype}) compute in"
         )
     for name, s in zip(("h0", "c0"), states):
         if s.dtype != x.dtype:

@@ -68,55 +68,71 @@ def test_params_to_torch_on_cuda():
     assert np.isfinite(out.detach().cpu().numpy()).all()
 
 
-# --- the drop-in on the GPU: the checks of test_dropin.py, against cuDNN's nn.LSTM ---------------
-import test_dropin as dropin  # noqa: E402  (its helpers take a device)
+# --- the drop-ins on the GPU: the checks of test_dropin.py and test_dropin_gru.py, against cuDNN -------
+import dropin_common as common  # noqa: E402  (its checks take a device)
+import test_dropin  # noqa: E402
+import test_dropin_gru  # noqa: E402
+
+CELLS = {"lstm": test_dropin, "gru": test_dropin_gru}  # each test file's CELL, SAMPLES and CONFIGS
+SAMPLE_CASES = [(name, k) for name, t in CELLS.items() for k in range(len(t.SAMPLES))]
 
 
-@pytest.mark.parametrize("sample", dropin.samples(), ids=dropin.SAMPLE_IDS)
-def test_pytorch_samples_on_cuda_match_cudnn(sample):
-    cuda_sample = dropin.samples(device="cuda")[dropin.SAMPLE_IDS.index(dropin.sample_id(sample))]
-    dropin.check_sample_matches_nn_lstm(cuda_sample, device="cuda")
+@pytest.mark.parametrize("cell,k", SAMPLE_CASES, ids=[f"{n}-{CELLS[n].SAMPLE_IDS[k]}" for n, k in SAMPLE_CASES])
+def test_pytorch_samples_on_cuda_match_cudnn(cell, k):
+    t = CELLS[cell]
+    common.check_sample_matches_reference(t.CELL, common.samples(t.CELL, device="cuda")[k], device="cuda")
 
 
-def test_pytorch_error_inputs_on_cuda():
-    for error_input in dropin.error_inputs(device="cuda"):
-        dropin.check_error_input(error_input)
+@pytest.mark.parametrize("cell", CELLS)
+def test_pytorch_error_inputs_on_cuda(cell):
+    for error_input in common.error_inputs(CELLS[cell].CELL, device="cuda"):
+        common.check_error_input(CELLS[cell].CELL, error_input)
 
 
-@pytest.mark.parametrize("kw", dropin.CONFIGS, ids=dropin._config_id)
-def test_configurations_on_cuda_match_cudnn(kw):
-    dropin.test_longer_sequences_match_nn_lstm_and_state_dicts_move_both_ways(kw, device="cuda")
+CONFIG_CASES = [(name, kw) for name, t in CELLS.items() for kw in t.CONFIGS]
 
 
-@pytest.mark.parametrize("kw", dropin.CONFIGS[2:], ids=dropin._config_id)
-def test_packed_sequences_on_cuda_match_cudnn(kw):
-    dropin.test_packed_sequences_match_nn_lstm(kw, device="cuda")
+@pytest.mark.parametrize("cell,kw", CONFIG_CASES, ids=[f"{n}-{common.config_id(kw)}" for n, kw in CONFIG_CASES])
+def test_configurations_on_cuda_match_cudnn(cell, kw):
+    common.check_longer_sequences_and_state_dicts(CELLS[cell].CELL, kw, device="cuda")
 
 
-def test_gradgradcheck_on_cuda():
-    """cuDNN has no double backward; the drop-in has, on the GPU too."""
-    _, ours = dropin.pair(3, 4, num_layers=2, bidirectional=True, proj_size=2, device="cuda")
-    x, hx = dropin._data(3, 2, 3, {"num_layers": 2, "bidirectional": True, "proj_size": 2}, device="cuda")
-    assert dropin.gradcheck_module(ours, (x, hx))
-    assert dropin.gradcheck_module(ours, (x, hx), dropin.gradgradcheck)
+PACKED_CASES = [(name, kw) for name, t in CELLS.items() for kw in t.CONFIGS[2:]]  # as on the CPU
 
 
-def test_cpu_and_cuda_give_the_same_numbers():
+@pytest.mark.parametrize("cell,kw", PACKED_CASES, ids=[f"{n}-{common.config_id(kw)}" for n, kw in PACKED_CASES])
+def test_packed_sequences_on_cuda_match_cudnn(cell, kw):
+    common.check_packed_sequences(CELLS[cell].CELL, kw, device="cuda")
+
+
+@pytest.mark.parametrize("cell,kw", [("lstm", {"num_layers": 2, "bidirectional": True, "proj_size": 2}),
+                                     ("gru", {"num_layers": 2, "bidirectional": True})], ids=["lstm", "gru"])
+def test_gradgradcheck_on_cuda(cell, kw):
+    """cuDNN has no double backward; the drop-ins have, on the GPU too."""
+    common.check_gradcheck_and_gradgradcheck(CELLS[cell].CELL, kw, device="cuda")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_cpu_and_cuda_give_the_same_numbers(cell):
     torch.manual_seed(0)
-    cpu = tl.LSTM(4, 6, num_layers=2, bidirectional=True, dtype=torch.float64)
-    gpu = tl.LSTM(4, 6, num_layers=2, bidirectional=True, dtype=torch.float64, device="cuda")
+    ours = CELLS[cell].CELL.ours
+    cpu = ours(4, 6, num_layers=2, bidirectional=True, dtype=torch.float64)
+    gpu = ours(4, 6, num_layers=2, bidirectional=True, dtype=torch.float64, device="cuda")
     gpu.load_state_dict(cpu.state_dict())
     x = torch.randn(9, 3, 4, dtype=torch.float64)
-    want, want_grads, g_out = dropin.outputs_and_grads(cpu, (x.requires_grad_(),))
-    got, got_grads, _ = dropin.outputs_and_grads(gpu, (x.detach().cuda().requires_grad_(),), [g.cuda() for g in g_out])
-    assert dropin.max_diff([t.cpu() for t in torch.utils._pytree.tree_flatten(got)[0]], torch.utils._pytree.tree_flatten(want)[0]) <= 1e-12
-    assert dropin.max_diff([g.cpu() for g in got_grads], want_grads) <= 1e-12
+    want, want_grads, g_out = common.outputs_and_grads(cpu, (x.requires_grad_(),))
+    got, got_grads, _ = common.outputs_and_grads(gpu, (x.detach().cuda().requires_grad_(),), [g.cuda() for g in g_out])
+    flat = torch.utils._pytree.tree_flatten
+    assert common.max_diff([t.cpu() for t in flat(got)[0]], flat(want)[0]) <= 1e-12
+    assert common.max_diff([g.cpu() for g in got_grads], want_grads) <= 1e-12
 
 
-def test_autocast_on_cuda_like_cudnn():
-    ref, ours = dropin.pair(8, 16, num_layers=2, device="cuda", dtype=torch.float32)
+@pytest.mark.parametrize("cell", CELLS)
+def test_autocast_on_cuda_like_cudnn(cell):
+    """cuDNN's RNN has an autocast rule for both cells: float16 out."""
+    ref, ours = common.pair(CELLS[cell].CELL, 8, 16, num_layers=2, device="cuda", dtype=torch.float32)
     x = torch.randn(20, 4, 8, device="cuda")
     with torch.autocast("cuda", dtype=torch.float16):
         want, got = ref(x), ours(x)
     assert got[0].dtype == want[0].dtype == torch.float16
-    assert dropin.max_diff(got, want) <= 1e-2
+    assert common.max_diff(got, want) <= 1e-2
