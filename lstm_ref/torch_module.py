@@ -137,7 +137,7 @@ class GRU(_DropIn, nn.GRU):
     batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None``),
     parameters and ``forward(input, h_0) -> (output, h_n)`` as ``nn.GRU``, for batched
     ``(T, N, D)`` (``(N, T, D)`` with ``batch_first``), unbatched ``(T, D)`` and
-    ``PackedSequence`` input, under autocast too.
+    ``PackedSequence`` input, under autocast too. The constructor is ``nn.GRU``'s own.
 
     Shapes, with L = num_layers, K = 2 if bidirectional else 1:
     ``h_0, h_n : (L·K, N, H)``, ``output : (T, N, K·H)``.
@@ -145,23 +145,6 @@ class GRU(_DropIn, nn.GRU):
 
     _input_error = GRUInputError
     _cpu_autocast = False  # aten::gru has none: on the CPU, nn.GRU keeps the input's dtype
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            device=device, dtype=dtype,
-        )
 
     def _state_shapes(self, N: int) -> dict[str, tuple[str, tuple[int, int, int]]]:
         """Expected ``h0``: symbolic shape and value, ``(L·K, N, H)``."""

@@ -423,3 +423,96 @@ def check_deepcopy(cell: Cell):
     twin = copy.deepcopy(ours)
     x = torch.randn(4, 2, 3, dtype=F64)
     assert max_diff(twin(x), ours(x)) == 0.0
+
+
+# --- the tests, inherited by test_dropin.TestLSTM and test_dropin_gru.TestGRU -------------------------
+class DropInChecks:
+    """Every check above as a pytest test of ``CELL``; a subclass sets the class attributes."""
+
+    CELL: Cell
+    CONFIGS: list[dict]  # constructor keywords beyond the samples'; packed input from the third on
+    BAD_FORWARD_INPUTS: list[tuple]  # for check_bad_forward_input
+    AUTOCAST_DTYPE: torch.dtype  # what torch.nn's module returns for float32 input under CPU autocast
+    PACKED_ROUND_TRIP: dict = {}  # extra constructor keywords for the packed round trip
+
+    def pytest_generate_tests(self, metafunc):
+        """The subclass's samples (all; every third for gradgradcheck: seconds each), configurations
+        and bad inputs as parameters."""
+        all_samples = samples(self.CELL)
+        ids = [sample_id(s) for s in all_samples]
+        params = {
+            "sample": (all_samples, ids),
+            "every_third_sample": (all_samples[::3], ids[::3]),
+            "kw": (self.CONFIGS, [config_id(kw) for kw in self.CONFIGS]),
+            "packed_kw": (self.CONFIGS[2:], [config_id(kw) for kw in self.CONFIGS[2:]]),
+            "case": (self.BAD_FORWARD_INPUTS, [c[0] for c in self.BAD_FORWARD_INPUTS]),
+        }
+        for name, (values, value_ids) in params.items():
+            if name in metafunc.fixturenames:
+                metafunc.parametrize(name, values, ids=value_ids)
+
+    # PyTorch's samples and error inputs
+    def test_pytorch_sample_matches_torch_nn(self, sample):
+        check_sample_matches_reference(self.CELL, sample)
+
+    @pytest.mark.parametrize("dtype", [torch.float32, F64], ids=["float32", "float64"])
+    def test_pytorch_error_inputs_raise_like_torch_nn(self, dtype):
+        errors = error_inputs(self.CELL, dtype=dtype)
+        assert len(errors) >= 14  # torch 2.13 ships 14
+        for error_input in errors:
+            check_error_input(self.CELL, error_input)
+
+    # the checks of PyTorch's test/test_modules.py on the samples
+    @pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
+    def test_modules_forward_repr_pickle_factory_kwargs(self, training):
+        check_forward_repr_pickle_factory_kwargs(self.CELL, training)
+
+    def test_modules_non_contiguous_inputs_and_grad_outputs(self):
+        check_non_contiguous_inputs_and_grad_outputs(self.CELL)
+
+    def test_modules_outputs_and_input_gradients_are_contiguous(self):
+        check_outputs_and_input_gradients_are_contiguous(self.CELL)
+
+    def test_modules_train_and_eval_modes(self):
+        check_train_and_eval_modes(self.CELL)
+
+    def test_modules_grad_and_gradgrad(self, every_third_sample):
+        check_grad_and_gradgrad(self.CELL, every_third_sample)
+
+    # what the samples do not reach
+    def test_longer_sequences_and_state_dicts_both_ways(self, kw):
+        check_longer_sequences_and_state_dicts(self.CELL, kw)
+
+    def test_gradcheck_and_gradgradcheck_per_configuration(self, kw):
+        check_gradcheck_and_gradgradcheck(self.CELL, kw)
+
+    def test_gradient_penalty_matches_torch_nn(self):
+        check_gradient_penalty(self.CELL)
+
+    def test_packed_sequences_match_torch_nn(self, packed_kw):
+        check_packed_sequences(self.CELL, packed_kw)
+
+    def test_packed_round_trip_and_gradgradcheck(self):
+        check_packed_round_trip_and_gradgradcheck(self.CELL, **self.PACKED_ROUND_TRIP)
+
+    def test_dropout_between_layers_only_in_training(self, monkeypatch):
+        check_dropout_between_layers_only_in_training(self.CELL, monkeypatch)
+
+    def test_dropout_warning_like_torch_nn(self):
+        check_dropout_warning(self.CELL)
+
+    def test_batch_of_size_zero(self):
+        check_batch_of_size_zero(self.CELL)
+
+    @pytest.mark.parametrize("module_dtype", [torch.bfloat16, torch.float32])
+    def test_autocast_like_torch_nn(self, module_dtype):
+        check_autocast(self.CELL, module_dtype, self.AUTOCAST_DTYPE)
+
+    def test_bad_forward_input_raises_torch_nns_type_with_a_clear_message(self, case):
+        check_bad_forward_input(self.CELL, case)
+
+    def test_empty_sequence_is_refused_like_torch_nn(self):
+        check_empty_sequence_is_refused(self.CELL)
+
+    def test_deepcopy_gives_the_same_module(self):
+        check_deepcopy(self.CELL)

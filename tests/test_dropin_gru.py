@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import pytest
 import torch
 from torch import nn
 from torch.testing._internal.common_modules import module_inputs_torch_nn_RNN_GRU
@@ -37,7 +36,6 @@ SAMPLES = common.samples(CELL)
 SAMPLE_IDS = [common.sample_id(s) for s in SAMPLES]
 
 
-# --- PyTorch's samples and error inputs -------------------------------------------------------------
 def test_the_material_is_what_we_think():
     """32 samples in torch 2.13: 16 unbatched (8 configurations, with and without h_0), 16 packed."""
     assert CELL.info.module_inputs_func.func is module_inputs_torch_nn_RNN_GRU
@@ -45,44 +43,6 @@ def test_the_material_is_what_we_think():
     assert sum("packed" in i for i in SAMPLE_IDS) >= 16
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=SAMPLE_IDS)
-def test_pytorch_sample_matches_nn_gru(sample):
-    common.check_sample_matches_reference(CELL, sample)
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, F64], ids=["float32", "float64"])
-def test_pytorch_error_inputs_raise_like_nn_gru(dtype):
-    errors = common.error_inputs(CELL, dtype=dtype)
-    assert len(errors) >= 14  # torch 2.13 ships 14
-    for error_input in errors:
-        common.check_error_input(CELL, error_input)
-
-
-# --- the checks of PyTorch's test/test_modules.py on the samples --------------------------------------
-@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
-def test_modules_forward_repr_pickle_factory_kwargs(training):
-    common.check_forward_repr_pickle_factory_kwargs(CELL, training)
-
-
-def test_modules_non_contiguous_inputs_and_grad_outputs():
-    common.check_non_contiguous_inputs_and_grad_outputs(CELL)
-
-
-def test_modules_outputs_and_input_gradients_are_contiguous():
-    common.check_outputs_and_input_gradients_are_contiguous(CELL)
-
-
-def test_modules_train_and_eval_modes():
-    common.check_train_and_eval_modes(CELL)
-
-
-@pytest.mark.parametrize("sample", SAMPLES[::3], ids=SAMPLE_IDS[::3])
-def test_modules_grad_and_gradgrad(sample):
-    """(Every third sample: seconds each.)"""
-    common.check_grad_and_gradgrad(CELL, sample)
-
-
-# --- what the samples do not reach ------------------------------------------------------------------
 CONFIGS = [
     {},
     {"bias": False, "batch_first": True},
@@ -90,48 +50,6 @@ CONFIGS = [
     {"bidirectional": True},
     {"num_layers": 2, "bidirectional": True, "bias": False, "batch_first": True},
 ]
-
-
-@pytest.mark.parametrize("kw", CONFIGS, ids=common.config_id)
-def test_longer_sequences_match_nn_gru_and_state_dicts_move_both_ways(kw):
-    common.check_longer_sequences_and_state_dicts(CELL, kw)
-
-
-@pytest.mark.parametrize("kw", CONFIGS, ids=common.config_id)
-def test_gradcheck_and_gradgradcheck_per_configuration(kw):
-    common.check_gradcheck_and_gradgradcheck(CELL, kw)
-
-
-def test_gradient_penalty_matches_nn_gru():
-    common.check_gradient_penalty(CELL)
-
-
-@pytest.mark.parametrize("kw", CONFIGS[2:], ids=common.config_id)
-def test_packed_sequences_match_nn_gru(kw):
-    common.check_packed_sequences(CELL, kw)
-
-
-def test_packed_round_trip_and_gradgradcheck():
-    common.check_packed_round_trip_and_gradgradcheck(CELL)
-
-
-def test_dropout_between_layers_only_in_training(monkeypatch):
-    common.check_dropout_between_layers_only_in_training(CELL, monkeypatch)
-
-
-def test_dropout_warning_like_nn_gru():
-    common.check_dropout_warning(CELL)
-
-
-def test_batch_of_size_zero():
-    common.check_batch_of_size_zero(CELL)
-
-
-@pytest.mark.parametrize("module_dtype", [torch.bfloat16, torch.float32])
-def test_autocast_like_nn_gru(module_dtype):
-    """aten::gru has no autocast rule on the CPU: nn.GRU keeps float32 input float32 (only its
-    inner products round to bfloat16), and so does the drop-in."""
-    common.check_autocast(CELL, module_dtype, torch.float32)
 
 
 def _bad_forward_inputs():
@@ -155,17 +73,13 @@ def _bad_forward_inputs():
     ]
 
 
-@pytest.mark.parametrize("case", _bad_forward_inputs(), ids=lambda c: c[0])
-def test_bad_forward_input_raises_nn_grus_type_with_a_clear_message(case):
-    common.check_bad_forward_input(CELL, case)
+class TestGRU(common.DropInChecks):
+    """Every check of ``dropin_common`` on ``lstm_ref.torch_gru.GRU`` against ``nn.GRU``."""
 
-
-def test_empty_sequence_is_refused_like_nn_gru():
-    common.check_empty_sequence_is_refused(CELL)
-
-
-def test_deepcopy_gives_the_same_module():
-    common.check_deepcopy(CELL)
+    CELL = CELL
+    CONFIGS = CONFIGS
+    BAD_FORWARD_INPUTS = _bad_forward_inputs()
+    AUTOCAST_DTYPE = torch.float32  # aten::gru has no autocast rule on the CPU: only its products round
 
 
 # --- the GRU's own ----------------------------------------------------------------------------------
