@@ -16,7 +16,9 @@ rows (``--extras``, on by default except for ``--full``) time ``torch fast`` aga
 ``nn.LSTM`` again, each pair on its own: ``+ NumPy between``, with NumPy's forward +
 backward run (untimed) before every timed call, as in a notebook that uses both, so that
 the two libraries' thread pools meet; ``2 layers bidir`` and ``proj_size H/2``, two more
-``nn.LSTM`` configurations. All
+``nn.LSTM`` configurations; and ``torch GRU``, the GRU drop-in ``torch_gru.GRU`` (every
+layer and direction a ``GRUFunction``, the readable hand-written BPTT: there is no GRU fast
+path), against ``nn.GRU``, one layer. All
 methods of one size run interleaved, repeat after repeat, so that a change in the machine's
 load hits them alike: the *ratio to nn.LSTM in the same run* is the figure to compare; the
 absolute times vary with load. Each repeat is one call; the table reports medians.
@@ -55,6 +57,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import numpy_lstm as nl
+from . import torch_gru as tg
 from . import torch_lstm as tl
 from .params import LSTMParams
 
@@ -71,6 +74,9 @@ CONFIGS = {
     "proj_size H/2": lambda H: {"proj_size": H // 2},
 }
 EXTRA_ROWS = (NUMPY_BETWEEN, *CONFIGS)
+#: The GRU drop-in and its baseline, one layer: an extra pair with its own names.
+GRU_OURS, GRU_BASELINE = "torch GRU", "nn.GRU"
+GRU_METHODS = (GRU_OURS, GRU_BASELINE)
 TARGET_SIZES = [(100, 32, 64, 128), (200, 64, 128, 256)]
 PRESETS = {
     "quick": {"sizes": [(10, 8, 16, 32), (100, 32, 64, 128)], "repeats": 5, "memory_T": None},
@@ -113,13 +119,16 @@ def split_method(method: str) -> tuple[str, str]:
 
 
 def extra_methods(device: str = "cpu") -> list[str]:
-    """The extra rows' methods: ``torch fast`` and ``nn.LSTM`` for each (no NumPy on a GPU)."""
+    """The extra rows' methods: ``torch fast`` and ``nn.LSTM`` for each (no NumPy on a GPU),
+    then the GRU pair."""
     rows = EXTRA_ROWS if device == "cpu" else tuple(CONFIGS)
-    return [f"{m} {row}" for row in rows for m in ("torch fast", BASELINE)]
+    return [f"{m} {row}" for row in rows for m in ("torch fast", BASELINE)] + list(GRU_METHODS)
 
 
 def baseline_of(method: str) -> str:
-    """The method a row is compared with: ``nn.LSTM`` with the same extra row."""
+    """The method a row is compared with: ``nn.LSTM`` with the same extra row (``nn.GRU`` for the GRU's)."""
+    if method in GRU_METHODS:
+        return GRU_BASELINE
     row = split_method(method)[1]
     return f"{BASELINE} {row}" if row else BASELINE
 
@@ -141,6 +150,8 @@ def make_case(method: str, T: int, N: int, D: int, H: int, device: str = "cpu", 
     no method can shortcut a constant), and computes dx, dh0, dc0 and all weight gradients.
     """
     core, row = split_method(method)
+    if core in GRU_METHODS:
+        return _gru_case(core, T, N, D, H, device, seed)
     if row == NUMPY_BETWEEN:
         case = make_case(core, T, N, D, H, device, seed)
         case.before = make_case("numpy", T, N, D, H, "cpu", seed).forward_backward
@@ -167,15 +178,7 @@ def make_case(method: str, T: int, N: int, D: int, H: int, device: str = "cpu", 
         module = ref.to(device) if method == BASELINE else tl.LSTM(D, H, device=device, **config)
         if method == "torch fast":
             module.load_state_dict(ref.state_dict())
-        xg = x.clone().requires_grad_()
-
-        def module_fb():
-            module.zero_grad(set_to_none=True)
-            xg.grad = None
-            out, _ = module(xg)
-            out.backward(dhs)
-
-        return Case(torch.no_grad()(lambda: module(x)), module_fb, sync, module=module)
+        return _module_case(module, x, dhs, sync)
     params = LSTMParams.from_torch(ref, as_tensors=True).map(lambda t: t.detach().to(device))
     if method == PRODUCTS:
         return _products_case(x, dhs, params, sync)
@@ -199,6 +202,31 @@ def make_case(method: str, T: int, N: int, D: int, H: int, device: str = "cpu", 
 
         return Case(torch.no_grad()(lambda: tl.lstm_forward(x, params)), autograd_fb, sync)
     raise ValueError(f"unknown method {method!r}; expected one of {CPU_METHODS}")
+
+
+def _module_case(module, x, dhs, sync) -> Case:
+    """An ``nn.Module``'s forward (no graph) and forward + backward (dx and every weight's gradient)."""
+    xg = x.clone().requires_grad_()
+
+    def module_fb():
+        module.zero_grad(set_to_none=True)
+        xg.grad = None
+        out, _ = module(xg)
+        out.backward(dhs)
+
+    return Case(torch.no_grad()(lambda: module(x)), module_fb, sync, module=module)
+
+
+def _gru_case(method: str, T: int, N: int, D: int, H: int, device: str = "cpu", seed: int = 0) -> Case:
+    """``torch GRU`` (``torch_gru.GRU``) or ``nn.GRU``, one layer: seeded ``nn.GRU(D, H)``
+    weights, ``x (T, N, D)`` and ``dL/dh (T, N, H)``, the same for both."""
+    torch.manual_seed(seed)
+    ref = torch.nn.GRU(D, H)
+    x, dhs = torch.randn(T, N, D).to(device), torch.randn(T, N, H).to(device)
+    module = ref.to(device) if method == GRU_BASELINE else tg.GRU(D, H, device=device)
+    module.load_state_dict(ref.state_dict())
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    return _module_case(module, x, dhs, sync)
 
 
 def _products_case(x, dhs, params: LSTMParams, sync) -> Case:
@@ -230,7 +258,8 @@ def _products_case(x, dhs, params: LSTMParams, sync) -> Case:
 
 
 def matmul_flops(
-    T: int, N: int, D: int, H: int, num_layers: int = 1, bidirectional: bool = False, proj_size: int = 0
+    T: int, N: int, D: int, H: int, num_layers: int = 1, bidirectional: bool = False, proj_size: int = 0,
+    gates: int = 4,
 ) -> tuple[float, float]:
     """Matrix-product FLOPs of (forward, forward + backward) (eq:perf-flops): ``2·T·N·4H·(D+H)``, 3× that.
 
@@ -238,12 +267,13 @@ def matmul_flops(
     W_hh's. Elementwise work is not counted. For ``nn.LSTM``'s other configurations: the sum
     over layers and directions, layer l > 0 with ``K·P`` inputs, ``W_hh`` acting on ``P``
     features and the projection's ``2·T·N·H·P`` (K = 2 if bidirectional, P = proj_size or H).
+    ``gates=3`` counts a GRU's (``W_ih (3H, D)``, ``W_hh (3H, H)``).
     """
     K, P = (2 if bidirectional else 1), proj_size or H
     forward = 0.0
     for layer in range(num_layers):
         D_l = D if layer == 0 else K * P
-        forward += K * 2.0 * T * N * (4 * H * (D_l + P) + (H * P if proj_size else 0))
+        forward += K * 2.0 * T * N * (gates * H * (D_l + P) + (H * P if proj_size else 0))
     return forward, 3.0 * forward
 
 
@@ -367,7 +397,8 @@ def add_ratios(timings: list[Timing], peaks: dict[str, float]) -> None:
             t.ratio_forward = t.forward_ms / b.forward_ms
             t.ratio_forward_backward = t.forward_backward_ms / b.forward_backward_ms
         row = split_method(t.method)[1]
-        flops = matmul_flops(t.T, t.N, t.D, t.H, **(CONFIGS[row](t.H) if row in CONFIGS else {}))[1]
+        config = CONFIGS[row](t.H) if row in CONFIGS else {"gates": 3} if t.method in GRU_METHODS else {}
+        flops = matmul_flops(t.T, t.N, t.D, t.H, **config)[1]
         t.gflops_forward_backward = flops / (t.forward_backward_ms * 1e-3) / 1e9
         t.peak_fraction = t.gflops_forward_backward / peaks[t.device]
 
@@ -500,7 +531,7 @@ def run(
     if memory_T:
         T, N, D, H = memory_T, *TARGET_SIZES[0][1:]
         # the core methods; PRODUCTS is a floor of time, not of memory
-        measured = [(m, dev) for m, dev in methods if m != PRODUCTS and not split_method(m)[1]]
+        measured = [(m, dev) for m, dev in methods if m not in (PRODUCTS, *GRU_METHODS) and not split_method(m)[1]]
         for m, dev in tqdm(measured, desc=f"memory at T={T}", disable=not progress):
             memory.append(measure_memory(m, (T, N, D, H), dev))
         base = {m["device"]: m["peak_bytes"] for m in memory if m["method"] == BASELINE}
@@ -552,7 +583,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--only", nargs="+", metavar="METHOD", help="time only these methods (and their nn.LSTM baselines)")
     parser.add_argument(
         "--extras", action=argparse.BooleanOptionalAction, default=None,
-        help="the extra rows: NumPy between calls, 2 layers bidirectional, proj_size (default: on, off for --full)",
+        help="the extra rows: NumPy between calls, 2 layers bidirectional, proj_size, GRU (default: on, off for --full)",
     )
     args = parser.parse_args(argv)
     preset_name = "quick" if args.quick else "full" if args.full else "default"

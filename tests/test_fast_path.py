@@ -311,7 +311,7 @@ def test_bench_main_writes_table_and_json(tmp_path, capsys):
     for t in saved["timings"]:
         assert len(t["forward_all"]) == len(t["forward_backward_all"]) == 2
         assert t["forward_ms"] > 0 and t["forward_backward_ms"] > 0 and t["gflops_forward_backward"] > 0
-        if t["method"].startswith(bench.BASELINE):  # each extra row has its own nn.LSTM baseline
+        if t["method"] == bench.baseline_of(t["method"]):  # each extra row has its own baseline
             assert t["ratio_forward"] == t["ratio_forward_backward"] == 1.0
         else:
             assert t["ratio_forward"] > 0 and t["ratio_forward"] != 1.0
@@ -334,6 +334,21 @@ def test_bench_extra_configurations_solve_the_same_problem(row):
         assert _max_diff(g, w) <= F32_TOL
     with pytest.raises(ValueError, match="'torch fast' and 'nn.LSTM' only"):
         bench.make_case(f"numpy {row}", T, N, D, H)
+
+
+def test_bench_gru_row_solves_the_same_problem():
+    """``torch GRU`` and ``nn.GRU``: the same weights, x and dL/dh, the same gradients; nn.GRU the baseline."""
+    T, N, D, H = 6, 2, 3, 4
+    grads = []
+    for method in bench.GRU_METHODS:
+        case = bench.make_case(method, T, N, D, H)
+        case.forward_backward()
+        grads.append([p.grad for p in case.module.parameters()])
+        assert bench.baseline_of(method) == "nn.GRU"
+    assert type(case.module) is torch.nn.GRU and len(grads[0]) == len(grads[1]) == 4
+    for g, w in zip(*grads):
+        assert _max_diff(g, w) <= F32_TOL
+    assert bench.matmul_flops(T, N, D, H, gates=3)[0] == 2.0 * T * N * 3 * H * (D + H)
 
 
 def test_bench_numpy_between_runs_numpy_before_each_timed_call(monkeypatch):
