@@ -330,8 +330,9 @@ def _run_layers(m: LSTM | GRU, x: Tensor, states: list[Tensor], lengths, cast):
         outs = []
         for direction in range(K):  # 0 forward, 1 reverse
             k = layer * K + direction
-            sfx = f"_l{layer}" + ("_reverse" if direction else "")  # weight_ih_l0_reverse
+            sfx = f"_l{layer}" + ("_reverse" if direction else "")  # e.g. _l0_reverse
             seq = _reverse(inp, lengths) if direction else inp
+            # one direction of one layer: an LSTMFunction (LSTM) or a GRUFunction (GRU)
             hs, *final = m._direction(seq, [s[k] for s in states], sfx, lengths, cast)
             outs.append(_reverse(hs, lengths) if direction else hs)
             finals.append(final)  # [h_k] or [h_k, c_k]
