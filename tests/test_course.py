@@ -33,8 +33,10 @@ DANA = {"01_gates": "step-gate-order", "02_sequences": "from-torch-dropped-bias-
         "05_gru": "gru-direct-path-missing", "06_sequence_models": "order-model-fixed-step"}
 MISTAKE = {m.name: m for m in MISTAKES}
 #: Demo students autograded here (a kernel per notebook costs seconds): the complete one
-#: everywhere, the partial and the broken one on two assignments each.
-DEMO_GRADED = {"alice": ASSIGNMENTS, "bob": ["01_gates", "03_bptt"], "carol": ["02_sequences", "04_pytorch"]}
+#: everywhere, the partial and the broken one on three assignments each (06's training
+#: run is left to alice and dana).
+DEMO_GRADED = {"alice": ASSIGNMENTS, "bob": ["01_gates", "03_bptt", "05_gru"],
+               "carol": ["02_sequences", "04_pytorch", "05_gru"]}
 
 
 @pytest.fixture(scope="session")
@@ -273,6 +275,8 @@ def test_partial_submission_gets_partial_marks_and_named_feedback(graded, course
     assert 0 < sum(s for s, _, _ in graded["bob", "01_gates"].values())
     assert "bias left out" in _feedback(course, "bob", "01_gates")
     assert "dc not accumulated from the future step" in _feedback(course, "bob", "03_bptt")
+    assert "the direct path left out" in _feedback(course, "bob", "05_gru")
+    assert 0 < sum(s for s, _, _ in graded["bob", "05_gru"].values())  # his forward pass is right
 
 
 def test_broken_submission_is_graded_and_deleted_test_cell_restored(graded, course):
