@@ -23,8 +23,11 @@ What is kept, and what is left out (each left-out score is listed with its reaso
 - times in sixteenth notes; a score with a note that does not start and end on a
   sixteenth (triplets, thirty-seconds) is left out rather than rounded;
 - a score whose notes repeat those of an earlier one, transposed or not, is left out
-  (the corpus has a few doubles), so that no chorale can be in both the training and
-  the held-out set of :mod:`lstm_ref.music`.
+  (the corpus has a few doubles), and so is a second file of the same chorale in
+  another format (``bwv277.krn`` beside ``bwv277.mxl``: the two encodings differ, a repeat
+  written out or a few notes, so their notes do not match; the MusicXML file is kept), so
+  that no chorale can be in
+  both the training and the held-out set of :mod:`lstm_ref.music`.
 """
 from __future__ import annotations
 
@@ -44,11 +47,13 @@ STEPS_PER_QUARTER = 4  # time unit: a sixteenth note
 
 
 def score_paths() -> list[Path]:
-    """The scores in music21's ``corpus/bach`` folder, sorted by name."""
+    """The scores in music21's ``corpus/bach`` folder, sorted by name; of two files of one
+    chorale, the MusicXML one first (the three Humdrum files carry "Rights to all
+    derivative electronic formats reserved")."""
     import music21
 
     folder = Path(music21.__file__).parent / "corpus" / "bach"
-    return sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES)
+    return sorted((p for p in folder.iterdir() if p.suffix in SUFFIXES), key=lambda p: (p.stem, SUFFIXES.index(p.suffix)))
 
 
 def voice_parts(score) -> list:
@@ -123,6 +128,9 @@ def convert(paths: list[Path], progress: bool = True) -> tuple[list[dict], list[
 
     chorales, skipped, seen = [], [], {}
     for path in tqdm(paths, desc="chorales", ascii=True, ncols=72, disable=not progress):
+        if path.stem in seen.values():  # another encoding of a chorale already kept
+            skipped.append({"id": path.name, "reason": f"another encoding of {path.stem}, kept from its MusicXML file"})
+            continue
         try:
             chorale = convert_score(path)
         except Exception as err:  # noqa: BLE001 -- any unreadable score is skipped, with why

@@ -195,6 +195,19 @@ def test_shipped_chorales_are_four_voice_and_round_trip():
     np.testing.assert_array_equal(back, _in_event_order(notes))
 
 
+@pytest.mark.skipif(not DATA.exists(), reason="data/bach_chorales.json.gz not written yet")
+def test_no_chorale_is_in_the_file_twice():
+    """Not as two encodings of one chorale (bwv277.krn and bwv277.mxl differ note for note,
+    so the converter's repeated-notes check alone let three through), not transposed."""
+    with gzip.open(DATA, "rt") as f:
+        header = json.load(f)
+    ids = [c["id"] for c in header["chorales"]]
+    assert sorted(i for i in set(ids) if ids.count(i) > 1) == []
+    shapes = [tuple((p - min(n[0] for n in c["notes"]), s, e, v) for p, s, e, v in c["notes"])
+              for c in header["chorales"]]
+    assert len(set(shapes)) == len(shapes)
+
+
 # --- the experiment command -----------------------------------------------------------
 def test_experiment_command_writes_results_and_weights_on_a_tiny_corpus(tmp_path):
     from lstm_ref.experiments.__main__ import main

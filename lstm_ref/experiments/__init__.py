@@ -55,7 +55,7 @@ describe that busy machine, not the models, and an idle core is faster.
   writes the weights beside the JSON as ``<stem>_lstm.pt`` (book/music.md)::
 
       python -m lstm_ref.experiments music --steps 2000 --T 128 --N 16 \\
-          --out results/music.json                 # + results/music_lstm.pt; 8 min
+          --out results/music.json                 # + results/music_lstm.pt; 1.5 to 8 min
 
 - :mod:`.cells`: interpretable cells of the character model, units chosen on one split of
   the sonnets and reported on another, against an untrained control; writes the weights
