@@ -69,7 +69,7 @@ def test_the_learner_fetches_feedback_with_full_marks_and_no_hidden_test(release
     pages = list((learner / "01_gates" / "feedback").glob("*/gates.html"))
     assert len(pages) == 1, pages
     text = pages[0].read_text()
-    assert "Score: 15.0 / 15.0" in text
+    assert "Score: 19.0 / 19.0" in text
     for leak in ("BEGIN HIDDEN TESTS", build_solutions.SENTINEL_HIDDEN, "grader:guard", "grader:token"):
         assert leak not in text, leak
 
@@ -98,7 +98,7 @@ def test_feedback_zip_packs_one_archive_per_student(released):
     assert [a.stem for a in archives] == students and "alice" in students
     with zipfile.ZipFile(course / "feedback-zips" / "alice.zip") as zf:
         assert zf.namelist() == ["01_gates/gates.html"]
-        assert "Score: 15.0 / 15.0" in zf.read("01_gates/gates.html").decode()
+        assert "Score: 19.0 / 19.0" in zf.read("01_gates/gates.html").decode()
 
 
 def test_feedback_zip_without_feedback_says_what_is_missing(tmp_path):

@@ -148,7 +148,7 @@ def test_generate_feedback_button_writes_pages_without_hidden_tests(clicked, cou
         for leak in LEAKS:
             assert leak not in text, (page, leak)
         assert "cdnjs" not in text, page
-    assert "Score: 15.0 / 15.0" in (course / "feedback" / "alice" / "01_gates" / "gates.html").read_text()
+    assert "Score: 19.0 / 19.0" in (course / "feedback" / "alice" / "01_gates" / "gates.html").read_text()
 
 
 def test_release_feedback_button_works_and_names_copied_submissions(clicked, course):

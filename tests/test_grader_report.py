@@ -273,7 +273,7 @@ def test_mistakes_ranked_by_students(report):
     forward = [r for (test, text), r in by.items() if test == "test_numerical_gradient" and r["kind"] == "mistake"]
     assert [(r["students"], r["student_ids"]) for r in forward] == [("2", "dave erin")]
     assert by["test_cell_state", "not diagnosed"]["student_ids"] == "gina"
-    assert "bob" in by["test_cell_state", "not answered (the stub still raises NotImplementedError)"]["student_ids"]
+    assert "bob" in by["test_hidden_state", "not answered (the stub still raises NotImplementedError)"]["student_ids"]
     page = (report / "index.html").read_text()
     assert re.search(r"bias left out.*?3 students", page, re.S)
 
@@ -331,14 +331,14 @@ def test_lms_exports(report):
     with open(report / "canvas.csv", newline="") as f:
         canvas = list(csv.reader(f))
     assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "01_gates", "03_bptt"]
-    assert canvas[1] == ["    Points Possible", "", "", "", "", "15", "15"]  # 01 and 03: 9 + 6 for the numbers by hand
+    assert canvas[1] == ["    Points Possible", "", "", "", "", "19", "15"]  # 01: 9 + 10 by hand; 03: 9 + 6
     by_login = {r[3]: r for r in canvas[2:]}
-    assert by_login["alice"][0] == "Liddell, Alice" and by_login["alice"][5:] == ["15", "15"]
+    assert by_login["alice"][0] == "Liddell, Alice" and by_login["alice"][5:] == ["19", "15"]
     assert by_login["gina"][6] == ""  # nothing submitted: no grade, not 0
     moodle = read_csv(report / "moodle.csv")
     assert list(moodle[0]) == ["First name", "Last name", "Username", "Email address", "01_gates", "03_bptt"]
     alice = next(r for r in moodle if r["Username"] == "alice")
-    assert (alice["Email address"], alice["01_gates"]) == ("alice@example.org", "15")
+    assert (alice["Email address"], alice["01_gates"]) == ("alice@example.org", "19")
 
 
 def test_page_is_offline_with_inline_plots(report):

@@ -2,7 +2,7 @@
 
 * In 04_pytorch, an ``lstm_step`` that loops forever: the first test that calls it waits out
   the cell's time limit, every later test that reaches it fails at once saying why, and the
-  point of ``hidden_grad_norms``, which does not use it, is kept.
+  points of ``hidden_grad_norms`` and of the numbers by hand, which do not use it, are kept.
 * In 03_bptt, a ``numerical_gradient`` that loops with a cell limit longer than the
   student's budget: the cells stop being started when the budget runs out, so the points of
   the two backward tests before it are saved (the hard per-student bound is not hit).
@@ -66,8 +66,10 @@ def _graded_loop(tmp_path: Path, assignment: str, notebook: str, grade_id: str, 
 def test_a_looping_function_is_waited_on_once(tmp_path):
     stdout, scores, outputs = _graded_loop(tmp_path, "04_pytorch", "pytorch", "lstm_step",
                                            "def lstm_step(x, h_prev, c_prev, params):", "--cell-timeout", "10")
-    assert "graded looper 04_pytorch: 1/8 [ok]" in stdout, stdout
-    assert scores["test_hidden_grad_norms"] == 1 and sum(scores.values()) == 1
+    assert "graded looper 04_pytorch: 7/14 [ok]" in stdout, stdout
+    numbers = ("test_count_proj", "test_reverse_reads", "test_cell_path")  # §5: no call to lstm_step
+    assert scores["test_hidden_grad_norms"] == 1 and all(scores[t] == 2 for t in numbers)
+    assert sum(scores.values()) == 7
     assert "ran longer than 10 s and was stopped" in outputs["test_lstm_step"]
     for test in ("test_lstm_step_autograd", "test_lstm_step_device", "test_lstm_cell"):
         assert "not run" in outputs[test] and "stopped in an earlier test" in outputs[test], (test, outputs[test])

@@ -90,4 +90,4 @@ def test_a_long_student_id_is_graded(runs):
     course, _ = runs[0]
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         sub = gb.find_submission("01_gates", LONG_ID)
-        assert sub.score == sub.max_score == 15
+        assert sub.score == sub.max_score == 19

@@ -217,7 +217,7 @@ grading.check_function(lstm_step, "lstm_step", hidden=True)
 # **Book:** *The LSTM cell*, equations (eq:forget-gate), (eq:cell-state) and
 # (eq:hidden-state), `book/cell.html#equation-eq-cell-state`.
 #
-# Three numbers that no function above returns: compute each with pencil and paper or with
+# Five numbers that no function above returns: compute each with pencil and paper or with
 # Python as a calculator (`np.log`, `np.tanh`), from the equations. Answers within 0.5 %
 # are accepted.
 #
@@ -257,3 +257,32 @@ h_limit = 0.5 * np.tanh(c_limit)  # h = o tanh(c) at the limit of c
 
 # %% [tests] id=test_h_limit points=2
 grading.check_number(h_limit, "gates_h_limit")
+
+# %% [markdown]
+# **(d)** A unit with one input ($H = D = 1$) has the forget-gate weights
+# $W_f = [2, 4]$, acting on $[h_{t-1}, x_t]$ (eq:forget-gate), and the bias $b_f = 0.5$.
+# Its previous hidden state is $h_{t-1} = 0.5$. Which input $x_t$ makes the gate keep only
+# 10 % of the cell, $f_t = 0.1$?
+
+# %% [solution] id=x_close
+x_close = None  # replace None by your number
+### BEGIN SOLUTION
+a_f = np.log(0.1 / (1 - 0.1))  # σ(a_f) = 0.1
+x_close = (a_f - 2 * 0.5 - 0.5) / 4  # a_f = 2 h_{t-1} + 4 x_t + b_f
+### END SOLUTION
+
+# %% [tests] id=test_x_close points=2
+grading.check_number(x_close, "gates_x_close")
+
+# %% [markdown]
+# **(e)** A cell holds $c_0 = 2$. For the next ten steps its input gate is closed,
+# $i_t = 0$, and its forget gate is $f_t = 0.9$. What is $c_{10}$?
+
+# %% [solution] id=c_10
+c_10 = None  # replace None by your number
+### BEGIN SOLUTION
+c_10 = 2 * 0.9**10  # c_t = f c_{t-1} + 0 · g, ten times
+### END SOLUTION
+
+# %% [tests] id=test_c_10 points=2
+grading.check_number(c_10, "gates_c_10")

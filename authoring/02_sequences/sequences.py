@@ -3,7 +3,7 @@
 #
 # You will run the LSTM over a batch of sequences, with optional initial states, then port
 # weights between `lstm_ref.LSTMParams` and `torch.nn.LSTM` and check that both compute
-# the same outputs. This practises the chapter *Running an LSTM over a sequence*; read it
+# the same outputs; section 5 asks for three numbers you work out by hand. This practises the chapter *Running an LSTM over a sequence*; read it
 # first. Each section below names the chapter, the equation labels or section it practises,
 # and the address of that place in the book's HTML. Names and signatures are those of
 # `lstm_ref.numpy_lstm`; the tests compare your functions with the reference on the same
@@ -156,3 +156,60 @@ with torch.no_grad():
     hs_torch, (h_n, c_n) = lstm(torch.from_numpy(x), (torch.from_numpy(h0)[None], torch.from_numpy(c0)[None]))
 print("largest |hs - hs_torch|:", np.abs(hs - hs_torch.numpy()).max())
 print("largest |c_T - c_n|:    ", np.abs(c_T - c_n[0].numpy()).max())
+
+# %% [markdown]
+# ## 5. Numbers by hand
+#
+# **Book:** *Running an LSTM over a sequence*, sections "Shapes", "Initial states",
+# "Stacking layers" (eq:stacked-layers), "Exactly `torch.nn.LSTM`" and "Both directions",
+# `book/sequence.html#stacking-layers`.
+#
+# Three numbers, each from the shapes and equations of the chapter: work them out with
+# pencil and paper or with Python as a calculator. Answers within 0.5 % are accepted.
+#
+# **(a)** How many trainable numbers (weights and biases) does `torch.nn.LSTM(3, 4)` hold,
+# $D = 3$ inputs and $H = 4$ hidden units, one layer?
+
+# %% [solution] id=count_1
+count_1 = None  # replace None by your number
+### BEGIN SOLUTION
+count_1 = 4 * 4 * 3 + 4 * 4 * 4 + 2 * 4 * 4  # W_ih (4H, D), W_hh (4H, H), bias_ih and bias_hh (4H,)
+### END SOLUTION
+
+# %% [tests] id=test_count_1 points=2
+grading.check_number(count_1, "sequences_count_1")
+
+# %% [markdown]
+# **(b)** And `torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True)`: two layers, each
+# with a forward and a reverse direction?
+
+# %% [solution] id=count_2
+count_2 = None  # replace None by your number
+### BEGIN SOLUTION
+layer_1 = 4 * 4 * 3 + 4 * 4 * 4 + 2 * 4 * 4  # per direction, as in (a)
+layer_2 = 4 * 4 * 8 + 4 * 4 * 4 + 2 * 4 * 4  # per direction; its input is [h→_t, h←_t], 2H = 8
+count_2 = 2 * (layer_1 + layer_2)
+### END SOLUTION
+
+# %% [tests] id=test_count_2 points=2
+grading.check_number(count_2, "sequences_count_2")
+
+# %% [markdown]
+# **(c)** One unit with one input ($H = D = 1$) has the stacked weights
+# `W_ih` $= (0, \ln 3, -\ln 3, \ln 4)^\top$ (blocks $i, f, g, o$), `W_hh` $= 0$ and
+# `b` $= 0$.
+# It reads the sequence `x = np.ones((3, 1, 1))` from `h0 = [[1.0]]` and `c0 = [[3.0]]`.
+# What is `hs[1, 0, 0]` of `lstm_forward(x, params, h0, c0)`? (Check it afterwards with
+# your function from section 1, if you like; the point is to see why it is what it is.)
+
+# %% [solution] id=h_2
+h_2 = None  # replace None by your number
+### BEGIN SOLUTION
+i, f, g, o = 0.5, 0.75, -0.8, 0.8  # σ(0), σ(ln 3), tanh(−ln 3), σ(ln 4): W_hh = 0, so h0 plays no part
+c_1 = f * 3.0 + i * g
+c_2 = f * c_1 + i * g
+h_2 = o * np.tanh(c_2)  # hs[1] is h_2: hs holds h_1, ..., h_T
+### END SOLUTION
+
+# %% [tests] id=test_h_2 points=2
+grading.check_number(h_2, "sequences_h_2")

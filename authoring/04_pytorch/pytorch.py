@@ -6,7 +6,7 @@
 # long-range memory task to train it on, and a look at why its gradients survive where a
 # vanilla RNN's fade. Sections 1 and 2 need the first part of the book, up to *Running an
 # LSTM over a sequence*; sections 3 and 4 are easiest after *Why the LSTM keeps gradients
-# alive*. Each section names the chapter and the equation labels or section it practises,
+# alive*; section 5 asks for three numbers you work out by hand. Each section names the chapter and the equation labels or section it practises,
 # and the address of that place in the book's HTML. Everything here runs in seconds on a
 # CPU; on a machine with a GPU the same code runs there unchanged.
 #
@@ -228,3 +228,56 @@ plt.xlabel("step $t$")
 plt.ylabel(r"$\Vert \delta h_t \Vert$ for $L = \Vert h_T \Vert^2$")
 plt.legend()
 plt.show()
+
+# %% [markdown]
+# ## 5. Numbers by hand
+#
+# **Book:** *Running an LSTM over a sequence*, sections "Both directions" and "Every
+# `nn.LSTM` from one layer and one direction", `book/sequence.html#both-directions`;
+# *Backpropagation through time*, equation (eq:bptt-dc-prev); *Why the LSTM keeps
+# gradients alive*, equations (eq:cec-product) and (eq:bias-decay),
+# `book/gradient_flow.html#equation-eq-bias-decay`.
+#
+# Three numbers, from the chapters' shapes and equations: work them out with pencil and
+# paper or with Python as a calculator, keeping four significant digits. Answers within
+# 0.5 % are accepted.
+#
+# **(a)** How many trainable numbers does `torch.nn.LSTM(3, 4, proj_size=2)` hold? ($D = 3$,
+# $H = 4$, one layer, one direction, a projection to $P = 2$.)
+
+# %% [solution] id=count_proj
+count_proj = None  # replace None by your number
+### BEGIN SOLUTION
+count_proj = 4 * 4 * 3 + 4 * 4 * 2 + 2 * 4 * 4 + 2 * 4  # W_ih (4H, D), W_hh (4H, P), 2 biases, W_hr (P, H)
+### END SOLUTION
+
+# %% [tests] id=test_count_proj points=2
+grading.check_number(count_proj, "pytorch_count_proj")
+
+# %% [markdown]
+# **(b)** A bidirectional `torch.nn.LSTM(D, H, bidirectional=True)` reads a sequence of
+# $T = 100$ steps, `x[0]`, ..., `x[99]`, and returns `output` of shape $(T, N, 2H)$. On how
+# many of the 100 input steps does the reverse half `output[20, 0, H:]` depend?
+
+# %% [solution] id=reverse_reads
+reverse_reads = None  # replace None by your number
+### BEGIN SOLUTION
+reverse_reads = 100 - 20  # the reverse direction reads x[99], ..., x[20] before it reaches position 20
+### END SOLUTION
+
+# %% [tests] id=test_reverse_reads points=2
+grading.check_number(reverse_reads, "pytorch_reverse_reads")
+
+# %% [markdown]
+# **(c)** In section 4's LSTM ($T = 50$, forget-gate bias 1), suppose every forget gate is
+# exactly $f_t = \sigma(1)$. Along the cell path alone, where each step back multiplies the
+# message by $f_t$ (eq:bptt-dc-prev), what share of $\delta c_{50}$ reaches $c_{40}$?
+
+# %% [solution] id=cell_path
+cell_path = None  # replace None by your number
+### BEGIN SOLUTION
+cell_path = (1 / (1 + torch.e**-1.0)) ** 10  # f_50 ... f_41: ten gates between c_50 and c_40
+### END SOLUTION
+
+# %% [tests] id=test_cell_path points=2
+grading.check_number(cell_path, "pytorch_cell_path")

@@ -38,6 +38,9 @@ SEE = {
     "a": ("book/sequence", "eq:fused-preactivation"),  # stacked blocks i, f, g, o; b; h_{t-1} W_hh
     "h0, c0": ("book/sequence", "Initial states"),
     "hs": ("book/sequence", "Shapes"),
+    "nn.LSTM": ("book/sequence", "Exactly `torch.nn.LSTM`"),  # two biases, b = b_ih + b_hh
+    "layers": ("book/sequence", "eq:stacked-layers"),
+    "directions": ("book/sequence", "Both directions"),
     "dh": ("book/bptt", "eq:bptt-dh"),
     "do": ("book/bptt", "eq:bptt-do"),
     "dc": ("book/bptt", "eq:bptt-dc"),
