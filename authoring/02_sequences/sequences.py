@@ -202,14 +202,14 @@ grading.check_number(count_2, "sequences_count_2")
 # What is `hs[1, 0, 0]` of `lstm_forward(x, params, h0, c0)`? (Check it afterwards with
 # your function from section 1, if you like; the point is to see why it is what it is.)
 
-# %% [solution] id=h_2
-h_2 = None  # replace None by your number
+# %% [solution] id=hs_1
+hs_1 = None  # replace None by your number
 ### BEGIN SOLUTION
 i, f, g, o = 0.5, 0.75, -0.8, 0.8  # σ(0), σ(ln 3), tanh(−ln 3), σ(ln 4): W_hh = 0, so h0 plays no part
 c_1 = f * 3.0 + i * g
 c_2 = f * c_1 + i * g
-h_2 = o * np.tanh(c_2)  # hs[1] is h_2: hs holds h_1, ..., h_T
+hs_1 = o * np.tanh(c_2)  # hs[1] is h_2: hs holds h_1, ..., h_T
 ### END SOLUTION
 
-# %% [tests] id=test_h_2 points=2
-grading.check_number(h_2, "sequences_h_2")
+# %% [tests] id=test_hs_1 points=2
+grading.check_number(hs_1, "sequences_hs_1")

@@ -319,7 +319,7 @@ QUESTIONS = {
     "sequences_count_2": Question("count_2", "the number of trainable parameters of nn.LSTM({D}, {H}, num_layers=2, "
                                   "bidirectional=True)".format(**_SIZES), "layers",
                                   lambda: lstm_parameter_count(_SIZES["D"], _SIZES["H"], 2, 2), _count_deep_wrong),
-    "sequences_h_2": Question("h_2", "hs[1, 0, 0] of the sequence given", "hs",
+    "sequences_hs_1": Question("hs_1", "hs[1, 0, 0] of the sequence given", "hs",
                               lambda: _seq_h(_SEQ["index"] + 1), _seq_h_wrong),
     "pytorch_count_proj": Question("count_proj", "the number of trainable parameters of nn.LSTM({D}, {H}, "
                                    "proj_size={P})".format(**_SIZES), "a",
