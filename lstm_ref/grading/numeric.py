@@ -276,7 +276,7 @@ def _reverse_wrong() -> list[tuple[Named, float]]:
     return [
         (Named("the forward half's count: the reverse direction reads x[T-1] first and x[t] last", "directions"),
          t + 1),
-        (Named("the reverse direction's final state h_n[1] described: only out[0, :, H:] has read every step",
+        (Named("the reverse direction's final state h_n[1] described: only output[0, :, H:] has read every step",
                "directions"), T),
         (Named("the inputs before t counted: the reverse direction reads x[T-1], ..., x[t]", "directions"), t),
     ]
@@ -325,7 +325,7 @@ QUESTIONS = {
                                    "proj_size={P})".format(**_SIZES), "a",
                                    lambda: lstm_parameter_count(_SIZES["D"], _SIZES["H"], P=_SIZES["P"]),
                                    _count_projection_wrong),
-    "pytorch_reverse_reads": Question("reverse_reads", "the number of inputs out[{t}, 0, H:] depends on, "
+    "pytorch_reverse_reads": Question("reverse_reads", "the number of input steps output[{t}, 0, H:] depends on, "
                                       "T = {T}".format(**_REVERSE), "directions",
                                       lambda: _REVERSE["T"] - _REVERSE["t"], _reverse_wrong),
     "pytorch_cell_path": Question("cell_path", "the share of δc_{T} that reaches c_{t} along the cell path with "
