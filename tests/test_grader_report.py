@@ -310,7 +310,10 @@ def test_students_who_need_attention(course, report):
     assert "grading timed out" in people["frank"]
     assert "03_bptt: no submission" in people["gina"]
     assert "03_bptt: needs manual grading (2 points pending)" in people["bob"]
-    assert "low score" in people["carol"]
+    assert "low score: 18% of all points so far" in people["bob"]  # 6 of 34
+    # carol's notebooks break at their first answer, but the numbers by hand do not need it: she
+    # earns 17 of the 34 points, exactly half, and only a share below half is low
+    assert "low score" not in people["carol"]
     page = (report / "index.html").read_text()
     assert "needs manual grading (2 points pending)" in page and "grading timed out" in page
 
