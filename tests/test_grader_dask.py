@@ -292,8 +292,16 @@ def files(folder: Path) -> dict[str, bytes]:
 PROMPT = re.compile(rb"(In|Out)\s*\[(?:[0-9 ]|\xc2\xa0)*\]:")  # an empty prompt holds a no-break space
 
 
+# A warning printed by the learner's code names the file that raised it: IPython's, under the
+# environment's prefix, which a worker may reach by another path (a symlinked .venv, or
+# python3 against python3.11, or under another home folder). The prefix is masked; the
+# rest of the line is compared.
+SITE = re.compile(rb"~?/[^\s<>\"']*/site-packages/")  # IPython writes ~ for the home folder
+
+
 def pages(folder: Path) -> dict[str, bytes]:
-    return {name: PROMPT.sub(rb"\1 [#]:", data) for name, data in files(folder).items()}
+    return {name: SITE.sub(b"<prefix>/site-packages/", PROMPT.sub(rb"\1 [#]:", data))
+            for name, data in files(folder).items()}
 
 
 def differing_lines(local: bytes, remote: bytes) -> str:
@@ -310,7 +318,8 @@ def outputs(folder: Path) -> dict[str, list]:
     """Cell sources and outputs of every autograded notebook (not timings, not execution counts)."""
     def output(o: dict) -> dict:
         return {k: v for k, v in o.items() if k != "execution_count"}
-    return {name: [(c["source"], [output(o) for o in c.get("outputs", [])]) for c in json.loads(data)["cells"]]
+    return {name: [(c["source"], [output(o) for o in c.get("outputs", [])])
+                   for c in json.loads(SITE.sub(b"<prefix>/site-packages/", data))["cells"]]
             for name, data in files(folder).items() if name.endswith(".ipynb")}
 
 
