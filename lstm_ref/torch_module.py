@@ -336,6 +336,7 @@ def _run_layers(m: LSTM | GRU, x: Tensor, states: list[Tensor], lengths, cast):
             hs, *final = m._direction(seq, [s[k] for s in states], sfx, lengths, cast)
             outs.append(_reverse(hs, lengths) if direction else hs)
             finals.append(final)  # [h_k] or [h_k, c_k]
+        # (eq:stacked-layers): this layer's hidden states are the next layer's input
         inp = torch.cat(outs, dim=2) if K == 2 else outs[0]  # (T, N, K·P)
         if m.dropout and layer < m.num_layers - 1 and m.training:
             inp = F.dropout(inp, m.dropout, training=True)  # not after the last

@@ -33,7 +33,6 @@ CORE_CHAPTERS = ["intro", "notation", "rnn", "cell", "sequence", "bptt", "furthe
 DERIVATION_ONLY = {
     "eq:cell-state-jacobian": "a local derivative used in the text; its consequence is eq:bptt-dc-prev",
     "eq:concat-split": "the identity W_f [h, x] = W_hf h + W_if x; LSTMParams.gate is tested in test_reference_*",
-    "eq:stacked-layers": "stacking is composition of lstm_forward calls, shown against nn.LSTM in sequence.md",
     "eq:rnn-jacobian-product": "a product of eq:rnn-jacobian factors; rnn.md checks it against autograd",
     "eq:rnn-bound": "an inequality (norm of a product), illustrated by measurement in rnn.md",
     "eq:rnn-spectral-radius": "Gelfand's formula, a mathematical fact quoted in rnn.md",
@@ -513,7 +512,30 @@ def check_bptt_dW():
     _check_sequence(["W_ih", "W_hh", "b"])  # summed over all T steps
 
 
+def check_stacked_layers(T=5, L=3):
+    """Layer l's input sequence is layer l-1's hidden states: composing NumPy lstm_forward
+    calls, each with its own layer's weights and states, gives torch.nn.LSTM(num_layers=L)
+    and the drop-in LSTM (whose _run_layers cites the label) to float64 rounding."""
+    N, D, H = 2, 3, 4
+    torch.manual_seed(3)
+    theirs = torch.nn.LSTM(D, H, num_layers=L, dtype=torch.float64)
+    ours = tl.LSTM(D, H, num_layers=L, dtype=torch.float64)
+    ours.load_state_dict(theirs.state_dict())
+    x, h0, c0 = rng.standard_normal((T, N, D)), rng.standard_normal((L, N, H)), rng.standard_normal((L, N, H))
+    seq, h_n, c_n = x, [], []
+    for layer in range(L):
+        w = {k: getattr(theirs, f"{k}_l{layer}").detach().numpy() for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+        params = LSTMParams(w["weight_ih"], w["weight_hh"], w["bias_ih"] + w["bias_hh"])
+        seq, (h_T, c_T), _ = nl.lstm_forward(seq, params, h0[layer], c0[layer])  # (eq:stacked-layers)
+        h_n.append(h_T), c_n.append(c_T)
+    for m in (theirs, ours):
+        out, (h, c) = m(torch.from_numpy(x), (torch.from_numpy(h0), torch.from_numpy(c0)))
+        for got, want in ((out, seq), (h, np.stack(h_n)), (c, np.stack(c_n))):
+            assert np.max(np.abs(got.detach().numpy() - want)) < 1e-12, type(m).__module__
+
+
 CHECKS = {
+    "eq:stacked-layers": check_stacked_layers,
     "eq:sigmoid": check_sigmoid,
     "eq:forget-gate": check_forget_gate,
     "eq:input-gate": check_input_gate,
