@@ -47,6 +47,17 @@ MIX = {
 }
 
 # --- the pieces, without a cluster -------------------------------------------------------------
+def test_page_masks_equal_what_differs_only_by_a_race_or_a_path():
+    """The kernel's last prompt before os._exit, and the environment's prefix, are masked."""
+    local = "<div>In\u00a0[7]:</div><pre>/tmp/wt/.venv/lib/python3.11/site-packages/IPython/x.py:1</pre>".encode()
+    remote = "<div>In\u00a0[\u00a0]:</div><pre>~/v/lib/python3.11/site-packages/IPython/x.py:1</pre>".encode()
+
+    def mask(b: bytes) -> bytes:
+        return SITE.sub(b"<prefix>/site-packages/", PROMPT.sub(rb"\1 [#]:", b))
+    assert mask(local) == mask(remote)
+    assert mask(local.replace(b"x.py:1", b"y.py:1")) != mask(remote)
+
+
 def test_read_tree_takes_regular_files_only(tmp_path):
     from grader.transfer import read_tree
 
@@ -289,7 +300,9 @@ def files(folder: Path) -> dict[str, bytes]:
 # A cell whose code kills the kernel (os._exit) shows "In [7]" or "In [ ]" as the kernel's
 # last message won or lost the race with its death: the same in two local runs.  Execution
 # counts are masked; every other byte of a page is compared.
-PROMPT = re.compile(rb"(In|Out)\s*\[(?:[0-9 ]|\xc2\xa0)*\]:")  # an empty prompt holds a no-break space
+# nbconvert writes "In&nbsp;[7]:" as UTF-8 bytes: a no-break space after "In" and inside an
+# empty prompt.
+PROMPT = re.compile(rb"(In|Out)(?:\s|\xc2\xa0)*\[(?:[0-9 ]|\xc2\xa0)*\]:")
 
 
 # A warning printed by the learner's code names the file that raised it: IPython's, under the
