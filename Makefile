@@ -42,13 +42,16 @@ $(SYSTEM_STAMP): Makefile | $(STAMP)
 	touch $@
 
 # jupyter-cache keys a notebook on its code cells only: when the code or data the chapters
-# import is newer than the cache, drop the cache so every chapter re-executes.
+# import is newer than the cache, drop the cache and have Sphinx read every page again
+# (--all; without it Sphinx rebuilds only the pages whose source changed, so the others
+# would keep outputs of the old code).
 CACHE := _build/.jupyter_cache
 EXECUTED := _build/.executed
 book: $(STAMP)
-	@if [ -f $(EXECUTED) ] && [ -n "$$(find lstm_ref book/_scripts data results -newer $(EXECUTED) -type f 2>/dev/null | head -1)" ]; then \
-	  echo "lstm_ref/, book/_scripts/, data/ or results/ changed: re-executing every chapter"; rm -rf $(CACHE); fi
-	$(BIN)/jupyter-book build . --builder html -n -W --keep-going
+	@all=; if [ -f $(EXECUTED) ] && [ -n "$$(find lstm_ref book/_scripts data results -newer $(EXECUTED) -type f 2>/dev/null | head -1)" ]; then \
+	  echo "lstm_ref/, book/_scripts/, data/ or results/ changed: re-executing every chapter"; rm -rf $(CACHE); all=--all; fi; \
+	echo "$(BIN)/jupyter-book build . --builder html -n -W --keep-going $$all"; \
+	$(BIN)/jupyter-book build . --builder html -n -W --keep-going $$all
 	@touch $(EXECUTED)
 
 # MathJax served from the book's own _static, so the HTML renders its equations offline:
