@@ -51,11 +51,8 @@ def test_page_masks_equal_what_differs_only_by_a_race_or_a_path():
     """The kernel's last prompt before os._exit, and the environment's prefix, are masked."""
     local = "<div>In\u00a0[7]:</div><pre>/tmp/wt/.venv/lib/python3.11/site-packages/IPython/x.py:1</pre>".encode()
     remote = "<div>In\u00a0[\u00a0]:</div><pre>~/v/lib/python3.11/site-packages/IPython/x.py:1</pre>".encode()
-
-    def mask(b: bytes) -> bytes:
-        return SITE.sub(b"<prefix>/site-packages/", PROMPT.sub(rb"\1 [#]:", b))
-    assert mask(local) == mask(remote)
-    assert mask(local.replace(b"x.py:1", b"y.py:1")) != mask(remote)
+    assert mask_page(local) == mask_page(remote)
+    assert mask_page(local.replace(b"x.py:1", b"y.py:1")) != mask_page(remote)
 
 
 def test_read_tree_takes_regular_files_only(tmp_path):
@@ -312,14 +309,21 @@ PROMPT = re.compile(rb"(In|Out)(?:\s|\xc2\xa0)*\[(?:[0-9 ]|\xc2\xa0)*\]:")
 SITE = re.compile(rb"~?/[^\s<>\"']*/site-packages/")  # IPython writes ~ for the home folder
 
 
+def mask_prefix(data: bytes) -> bytes:
+    return SITE.sub(b"<prefix>/site-packages/", data)
+
+
+def mask_page(data: bytes) -> bytes:
+    return mask_prefix(PROMPT.sub(rb"\1 [#]:", data))
+
+
 def pages(folder: Path) -> dict[str, bytes]:
-    return {name: SITE.sub(b"<prefix>/site-packages/", PROMPT.sub(rb"\1 [#]:", data))
-            for name, data in files(folder).items()}
+    return {name: mask_page(data) for name, data in files(folder).items()}
 
 
 def differing_lines(local: bytes, remote: bytes) -> str:
-    """The lines that differ, shortest first in the assertion message (a byte diff of two
-    long pages shows only where they start to drift apart)."""
+    """The lines that differ, as a unified diff for the assertion message (a byte diff of
+    two long pages shows only where they start to drift apart)."""
     import difflib
 
     diff = difflib.unified_diff(local.decode(errors="replace").splitlines(), remote.decode(errors="replace").splitlines(),
@@ -332,7 +336,7 @@ def outputs(folder: Path) -> dict[str, list]:
     def output(o: dict) -> dict:
         return {k: v for k, v in o.items() if k != "execution_count"}
     return {name: [(c["source"], [output(o) for o in c.get("outputs", [])])
-                   for c in json.loads(SITE.sub(b"<prefix>/site-packages/", data))["cells"]]
+                   for c in json.loads(mask_prefix(data))["cells"]]
             for name, data in files(folder).items() if name.endswith(".ipynb")}
 
 
