@@ -45,6 +45,7 @@ nav a { margin-right: .9rem; white-space: nowrap; }
 figure { margin: 0; background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: .5rem; }
 figure svg { display: block; width: 100%; height: auto; }
 figcaption { font-size: .9rem; color: var(--muted); }
+.scroll + .plots { margin-top: 1rem; }
 .scroll { overflow-x: auto; background: #fff; border: 1px solid var(--line); border-radius: 8px; }
 table { border-collapse: collapse; width: 100%; font-size: .95rem; }
 th, td { text-align: left; vertical-align: top; padding: .4rem .6rem; border-bottom: 1px solid var(--line); }
@@ -252,9 +253,9 @@ def _times(data: ClassData) -> str:
     slow_rows = [[escape(s.student), escape(s.assignment), f"{s.seconds:.1f}", escape(s.status)] for s in slow]
     return (head + f"<p>{len(timed)} submissions graded in {total:.0f} s of worker time (the workers run in "
             "parallel, so the run itself took less).</p>"
-            + '<div class="plots">' + _figure(grading_times(per), "submissions per grading time") + "<div>"
             + _table(["assignment", "submissions", "total s", "median s", "slowest s"], rows, {1, 2, 3, 4})
-            + "<h3>Slowest</h3>" + _table(["student", "assignment", "seconds", "status"], slow_rows, {2})
+            + '<div class="plots">' + _figure(grading_times(per), "submissions per grading time")
+            + "<div><h3>Slowest</h3>" + _table(["student", "assignment", "seconds", "status"], slow_rows, {2})
             + "</div></div></section>")
 
 
