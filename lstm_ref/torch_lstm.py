@@ -7,6 +7,8 @@ the book derives and what :class:`LSTMFunction` uses.
 
 ``LSTM`` (defined in ``lstm_ref.torch_module``, importable from here) is a drop-in for
 ``torch.nn.LSTM``: it runs :class:`LSTMFunction` layer by layer and direction by direction.
+``LSTMCell`` (``lstm_ref.torch_cell``, importable from here) is a drop-in for
+``torch.nn.LSTMCell``: one step of :class:`LSTMFunction`.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ __all__ = [
     "LSTMFunction",
     "sequence_autograd",
     "LSTM",
+    "LSTMCell",
 ]
 
 
@@ -453,10 +456,15 @@ def _differentiable_backward(ctx, forward, inputs, grads, extra=()):
 
 
 def __getattr__(name: str):
-    """``torch_lstm.LSTM``, the drop-in for ``torch.nn.LSTM``, lives in ``lstm_ref.torch_module``
-    (it composes this module's functions, so it is imported on first use)."""
+    """``torch_lstm.LSTM`` and ``torch_lstm.LSTMCell``, the drop-ins for ``torch.nn.LSTM`` and
+    ``torch.nn.LSTMCell``, live in ``lstm_ref.torch_module`` and ``lstm_ref.torch_cell`` (they
+    compose this module's functions, so they are imported on first use)."""
     if name == "LSTM":
         from .torch_module import LSTM
 
         return LSTM
+    if name == "LSTMCell":
+        from .torch_cell import LSTMCell
+
+        return LSTMCell
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

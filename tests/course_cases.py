@@ -106,6 +106,10 @@ CHEATS = {
         "hidden_state": "from lstm_ref.numpy_lstm import hidden_state as _h\n\ndef hidden_state(o, c):\n    return _h(o, c)",
         "lstm_step": "import sys\n\ndef lstm_step(x, h_prev, c_prev, params):\n    return sys.modules['lstm_ref.numpy_lstm'].lstm_step(x, h_prev, c_prev, params)",
     },
+    "04_pytorch": {
+        "lstm_step": "from lstm_ref.torch_lstm import lstm_step",
+        "lstm_cell": "from lstm_ref.torch_lstm import LSTMCell  # the reference's drop-in for nn.LSTMCell",
+    },
     "03_bptt": {
         "lstm_step_backward": "from lstm_ref.numpy_lstm import lstm_step_backward",
         "lstm_backward": "from lstm_ref import numpy_lstm\nlstm_backward = numpy_lstm.lstm_backward",

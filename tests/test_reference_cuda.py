@@ -51,6 +51,23 @@ def test_drop_in_module_matches_cudnn(dtype, tol):
     assert max_abs_error(g_r, g_o) <= 10 * tol
 
 
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, TOLERANCES["torch_abs_float64"]), (torch.float32, 2e-5)])
+def test_drop_in_cell_matches_nn_lstmcell_on_cuda(dtype, tol):
+    torch.manual_seed(0)
+    ref = torch.nn.LSTMCell(16, 32, device="cuda", dtype=dtype)
+    ours = tl.LSTMCell(16, 32, device="cuda", dtype=dtype)
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(8, 16, device="cuda", dtype=dtype, requires_grad=True)
+    (h_r, c_r), (h_o, c_o) = ref(x), ours(x)
+    assert h_o.device.type == c_o.device.type == "cuda"
+    assert max(max_abs_error(h_r, h_o), max_abs_error(c_r, c_o)) <= tol
+    g_r, = torch.autograd.grad((h_r + c_r).sum(), x)
+    g_o, = torch.autograd.grad((h_o + c_o).sum(), x)
+    assert max_abs_error(g_r, g_o) <= 10 * tol
+    with pytest.raises(RuntimeError, match="expected the same dtype and device"):
+        ours(x.cpu())
+
+
 def test_mixing_devices_is_refused():
     params, x, h0, _ = random_problem(3, 2, 3, 4)
     p = params.to_tensors(device="cuda")

@@ -31,7 +31,7 @@ from ._inputs import changed_inputs, parameter_names, snapshot
 from ._state import settings_kept
 
 _REF_DIR = Path(__file__).resolve().parents[1]  # lstm_ref/, where the reference lives
-_REFERENCE_FILES = tuple(str(_REF_DIR / f) for f in ("numpy_lstm.py", "torch_lstm.py", "_fast_torch.py"))
+_REFERENCE_FILES = tuple(str(_REF_DIR / f) for f in ("numpy_lstm.py", "torch_lstm.py", "_fast_torch.py", "torch_cell.py"))
 _LIBRARY_DIRS = (str(_REF_DIR), str(Path(inspect.__file__).parent))  # lstm_ref and the standard library
 
 #: Code objects of functions stopped for running too long, with the name they were called as.
