@@ -100,8 +100,9 @@ def adding_problem(
     steps are marked with 1: X₁ at one of the first 10 steps, X₂ at one of the first
     T/2 − 1 steps other than X₁'s. The first and last step carry the marker −1 (unless
     the first is marked), all others 0. A marked first step has its value set to 0, as
-    in the paper. The target at the last step is ``0.5 + (X₁ + X₂) / 4``, so the
-    minimal lag between X₂ and the answer is T/2.
+    in the paper. The target at the last step is ``0.5 + (X₁ + X₂) / 4``; X₂ is at step
+    T/2 − 1 at the latest (counting from 1), so the answer comes at least T/2 + 1 steps
+    after it (the paper's "minimal time lag T/2").
 
     Parameters
     ----------
