@@ -414,7 +414,7 @@ def test_update_bias_zero_stays_on_the_plateau():
     bz0 = _load("gru_adding_bz0.json")
     assert "--update-bias 0" in bz0["command"] and {r["config"]["update_bias"] for r in bz0["runs"]} == {0.0}
     assert not any(r["solved"] for r in bz0["runs"])
-    assert all(r["curve"][-1][2] > 0.03 for r in bz0["runs"]), "still near the mean predictor's 0.042"
+    assert all(r["curve"][-1][2] > 0.03 for r in bz0["runs"]), "still near the mean predictor's MSE, about 0.04"
 
 
 def test_language_model_results_hold_what_the_chapter_says():
