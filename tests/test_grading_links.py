@@ -117,6 +117,45 @@ def test_a_misspelt_reference_is_caught(doc, target, tmp_path):
     assert reference_problems(doc, target, tmp_path)
 
 
+# --- the release notebooks point back to the book ------------------------------------------------
+ADDRESS = re.compile(r"`(book/[a-z_]+)\.html(?:#([a-z0-9-]+))?`")  # as the notebooks write them
+
+
+def notebook_addresses() -> list[tuple[str, str, str]]:
+    """``(notebook, doc, anchor)`` for every book address in the release notebooks' Markdown."""
+    found = []
+    for nb in sorted((ROOT / "exercises").glob("*/*.ipynb")):
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        found += [(nb.name, doc, anchor) for doc, anchor in ADDRESS.findall(text)]
+    return found
+
+
+def address_problem(doc: str, anchor: str, tmp: Path) -> str | None:
+    """Why ``book/<doc>.html#<anchor>`` would not open at that place, or None."""
+    if doc not in toc_files():
+        return f"{doc} is not a chapter of _toc.yml"
+    path = source(doc, tmp)
+    anchors = {mistakes.anchor(label) for _, label in display_equations(path) if label}
+    anchors |= {mistakes.anchor(text) for level, text in headings(path) if level > 1}
+    return None if not anchor or anchor in anchors else f"{doc} has no equation or section #{anchor}"
+
+
+def test_every_notebook_names_places_of_the_book_that_exist(tmp_path):
+    """Each section of a release notebook names the chapter and equation it practises by their
+    address in the built book (parsed from the sources here; test_browser opens the pages)."""
+    addresses = notebook_addresses()
+    assert len({nb for nb, _, _ in addresses}) == len(list((ROOT / "exercises").glob("*/*.ipynb")))
+    problems = {(nb, doc, anchor, address_problem(doc, anchor, tmp_path)) for nb, doc, anchor in addresses}
+    assert [p for p in problems if p[3]] == []
+
+
+@pytest.mark.parametrize("doc, anchor", [("book/cell", "equation-eq-forget-gates"), ("book/cel", ""),
+                                         ("book/experiments", "how-the-experiment-was-run")])
+def test_a_wrong_notebook_address_is_caught(doc, anchor, tmp_path):
+    assert address_problem(doc, anchor, tmp_path)
+
+
 def test_every_chapter_title_in_the_table_is_used():
     assert set(mistakes.CHAPTERS) == {doc for doc, _ in mistakes.SEE.values()}
 
