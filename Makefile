@@ -44,12 +44,13 @@ $(SYSTEM_STAMP): Makefile | $(STAMP)
 # jupyter-cache keys a notebook on its code cells only: when the code or data the chapters
 # import is newer than the cache, drop the cache and have Sphinx read every page again
 # (--all; without it Sphinx rebuilds only the pages whose source changed, so the others
-# would keep outputs of the old code).
+# would keep outputs of the old code). The book's own Sphinx extension (book/_ext) counts
+# too: it changes every page it writes.
 CACHE := _build/.jupyter_cache
 EXECUTED := _build/.executed
 book: $(STAMP)
-	@all=; if [ -f $(EXECUTED) ] && [ -n "$$(find lstm_ref book/_scripts data results -newer $(EXECUTED) -type f 2>/dev/null | head -1)" ]; then \
-	  echo "lstm_ref/, book/_scripts/, data/ or results/ changed: re-executing every chapter"; rm -rf $(CACHE); all=--all; fi; \
+	@all=; if [ -f $(EXECUTED) ] && [ -n "$$(find lstm_ref book/_scripts book/_ext data results -newer $(EXECUTED) -type f 2>/dev/null | head -1)" ]; then \
+	  echo "lstm_ref/, book/_scripts/, book/_ext/, data/ or results/ changed: re-executing every chapter"; rm -rf $(CACHE); all=--all; fi; \
 	echo "$(BIN)/jupyter-book build . --builder html -n -W --keep-going $$all"; \
 	$(BIN)/jupyter-book build . --builder html -n -W --keep-going $$all
 	@touch $(EXECUTED)

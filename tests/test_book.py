@@ -258,6 +258,8 @@ print(6 * 7)
 BROKEN = {
     "failing cell": (GOOD_CHAPTER.replace("print(6 * 7)", "1 / 0"), "ZeroDivisionError"),
     "broken equation reference": (GOOD_CHAPTER.replace("{eq}`eq:double`", "{eq}`eq:no-such-label`"), "eq:no-such-label"),
+    "plot without alt text": (GOOD_CHAPTER.replace(
+        "print(6 * 7)", "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()"), "has no alt text"),
 }
 
 
@@ -268,7 +270,7 @@ def config_paths() -> list[str]:
     paths = [str(v) for v in (sphinx.get("local_extensions") or {}).values()]
     paths += [str(v) for v in ((sphinx.get("config") or {}).get("html_static_path") or [])]
     paths += [str(v) for v in config.get("bibtex_bibfiles") or []]
-    return paths
+    return list(dict.fromkeys(paths))  # two extensions can live in one folder
 
 
 def build_tiny_book(root: Path, chapter: str) -> subprocess.CompletedProcess:

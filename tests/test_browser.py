@@ -91,6 +91,9 @@ async () => {
       .filter(img => !(img.complete && img.naturalWidth > 0))
       .map(img => img.getAttribute("src")),
     images: document.images.length,
+    unlabelled_images: [...document.images]  // no alt a screen reader could say: none, or a file name
+      .filter(img => !(img.getAttribute("alt") || "").trim() || /\.(png|jpe?g|svg|gif)$/i.test(img.alt.trim()))
+      .map(img => img.getAttribute("src")),
     text: text.textContent,
     links: [...document.querySelectorAll("a[href]")].map(a => a.href),
     ids: [...document.querySelectorAll("[id], a[name]")].map(el => el.id || el.getAttribute("name")),
@@ -259,6 +262,7 @@ def check_page(context, site: Site, name: str, shots: Path | None = None) -> Pag
             around = found["text"][max(0, match.start() - 30) : match.end() + 30]
             problems.append(f"raw LaTeX in the text: {' '.join(around.split())!r}")
         problems += [f"image did not load: {src}" for src in found["broken_images"]]
+        problems += [f"image without alt text: {src}" for src in found["unlabelled_images"]]
         report.problems += problems
     return report
 
@@ -429,6 +433,7 @@ BROKEN_PAGE = """<!DOCTYPE html>
 <p>Display maths left raw: $$x^2$$ and \\begin{aligned} a \\end{aligned}</p>
 <div class="math notranslate nohighlight">\\[c_t = f_t \\odot c_{t-1}\\]</div>
 <img src="missing.png" alt="a figure that is not there">
+<img src="dot.png" alt="_images/3f2a.png">
 <a href="nowhere.html">a page that does not exist</a> <a href="#no-such-anchor">an anchor that does not exist</a>
 <div style="width: 2000px">a figure too wide for a phone</div>
 <pre>def too_wide(): return "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"</pre>
@@ -475,6 +480,7 @@ def test_checker_reports_raw_latex_broken_images_console_errors_and_network(brow
         "$$x^2$$",
         "\\\\begin{aligned}",
         "image did not load: missing.png",
+        "image without alt text: dot.png",
         "HTTP 404: " + site.url + "missing.png",
         "console error: something broke",
         "page is ",

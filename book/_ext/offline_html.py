@@ -10,6 +10,8 @@
   page" column, slimmer margins), so included code is not clipped at the right.
 - MathJax is served from ``vendor/static/mathjax`` (``mathjax_path`` in ``_config.yml``),
   installed by ``make book``; a build without it warns, and the strict build fails.
+- Every image has alt text a screen reader can say: see ``alt_text.py``, the other local
+  extension.
 
 The browser tests (``tests/test_browser.py``) check all of this in Chromium.
 """
