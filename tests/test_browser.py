@@ -92,7 +92,7 @@ async () => {
       .map(img => img.getAttribute("src")),
     images: document.images.length,
     unlabelled_images: [...document.images]  // no alt a screen reader could say: none, or a file name
-      .filter(img => !(img.getAttribute("alt") || "").trim() || /\.(png|jpe?g|svg|gif)$/i.test(img.alt.trim()))
+      .filter(img => !(img.getAttribute("alt") || "").trim() || /\\.(png|jpe?g|svg|gif)$/i.test(img.alt.trim()))
       .map(img => img.getAttribute("src")),
     text: text.textContent,
     links: [...document.querySelectorAll("a[href]")].map(a => a.href),

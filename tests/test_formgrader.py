@@ -10,6 +10,7 @@ Every request outside the server is blocked and recorded.  Screenshots of each s
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -18,6 +19,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import nbformat
 import pytest
@@ -59,30 +61,38 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def jupyter(app: str, root: Path, env: dict[str, str]) -> Iterator[Site]:
+    """``jupyter <app>`` (``server``, ``lab``) serving ``root`` on 127.0.0.1 with ``TOKEN``, until the block ends."""
+    port = _free_port()
+    jupyter_bin = Path(sys.executable).with_name("jupyter")
+    log_path = root.parent / f"{app}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([str(jupyter_bin), app, "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
+                                 f"--ServerApp.port={port}", f"--IdentityProvider.token={TOKEN}",
+                                 f"--ServerApp.root_dir={root}"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(120):
+                try:
+                    urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
+                    break
+                except OSError:
+                    time.sleep(0.5)
+            else:
+                pytest.fail(f"jupyter {app} did not start:\n" + log_path.read_text()[-3000:])
+            yield Site(root, url + "/")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def server(course):
     """``jupyter server`` with nbgrader's Formgrader, serving the course on 127.0.0.1."""
-    port = _free_port()
     _, env = make_exercises.nbgrader_command(course)
-    jupyter = Path(sys.executable).with_name("jupyter")
-    log = open(course.parent / "server.log", "w")
-    proc = subprocess.Popen([str(jupyter), "server", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
-                             f"--ServerApp.port={port}", f"--IdentityProvider.token={TOKEN}",
-                             f"--ServerApp.root_dir={course}"], cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("jupyter server did not start:\n" + (course.parent / "server.log").read_text()[-3000:])
-    yield Site(course, url + "/")
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    with jupyter("server", course, env) as site:
+        yield site
 
 
 @pytest.fixture(scope="module")
