@@ -24,6 +24,14 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing: run `make system-deps`")]
 SHOTS = ROOT / "test-artifacts" / "jupyterlab"
 MISTAKE = next(m for m in MISTAKES if m.name == "gate-bias-missing")  # fails test_forget_gate only
+# The notebook's kernel has started and is idle. JupyterLab shows "Idle" with "No Kernel" while
+# the session is created, and "Run All Cells" clicked then runs nothing.
+KERNEL_READY = """() => {
+  const name = document.querySelector(".jp-Toolbar-kernelName");
+  const state = document.querySelector(".jp-Notebook-ExecutionIndicator");
+  return Boolean(name && state) && name.textContent.includes("Python")
+         && state.getAttribute("data-status") === "idle";
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +49,7 @@ def seen(tmp_path_factory) -> dict[str, str]:
         page = _offline_page(context, site, problems)
         page.set_viewport_size({"width": 1280, "height": 900})
         page.goto(f"{site.url}lab/tree/gates.ipynb")
-        page.locator("text=Kernel status: Idle").first.wait_for(state="attached", timeout=180_000)
+        page.wait_for_function(KERNEL_READY, timeout=180_000)  # not just "Idle": that shows before the kernel
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         failed = page.locator(".jp-OutputArea-output", has_text="Traceback").first
