@@ -44,8 +44,8 @@ class LSTMCell(nn.LSTMCell):
         else:
             h0, c0 = (s if batched else s.unsqueeze(0) for s in hx)
         _check_sizes(self, x, h0, c0)
-        zeros = self.weight_ih.new_zeros(4 * self.hidden_size)  # bias=False: b = 0
-        b = self.bias_ih + self.bias_hh if self.bias else zeros  # (4H,), as LSTMParams.from_torch
+        # (4H,), as LSTMParams.from_torch; zeros only when bias=False, not on every call
+        b = self.bias_ih + self.bias_hh if self.bias else self.weight_ih.new_zeros(4 * self.hidden_size)
         _, h1, c1 = LSTMFunction.apply(x.unsqueeze(0), h0, c0, self.weight_ih, self.weight_hh, b)
         return (h1, c1) if batched else (h1.squeeze(0), c1.squeeze(0))
 
